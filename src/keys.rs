@@ -1,0 +1,411 @@
+//! Signing keys and the keyring that picks a key by its id (rotation).
+//!
+//! The key never goes into a store: whoever reads the database cannot produce a token that
+//! verifies. Key bytes are zeroized on drop and never appear in `Debug` output.
+
+use std::fmt;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use hmac::{Hmac, KeyInit, Mac};
+use rand_core::CryptoRng;
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::codec::{TokenString, UnverifiedToken, VerifiedToken};
+use crate::token::TokenId;
+
+/// Identifies a signing key. Carried in every token string so the verifier can pick the key.
+///
+/// Four bytes, shown as eight lowercase hex digits. Safe to log.
+///
+/// ```
+/// use onboarding_token::KeyId;
+/// let id: KeyId = "0a1b2c3d".parse().unwrap();
+/// assert_eq!(id.to_string(), "0a1b2c3d");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId([u8; 4]);
+
+impl KeyId {
+    /// The length in bytes.
+    pub const LEN: usize = 4;
+
+    /// Wraps raw bytes.
+    pub const fn from_bytes(bytes: [u8; 4]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 4] {
+        &self.0
+    }
+
+    /// A fresh random key id.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut bytes = [0u8; 4];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::token::write_hex(f, &self.0)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+impl std::str::FromStr for KeyId {
+    type Err = crate::token::InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::token::parse_hex("key id", s).map(Self)
+    }
+}
+
+impl serde::Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The domain-separation label every tag starts with (the prefix and version of the string form).
+const MAC_LABEL: &[u8] = b"obt1";
+
+/// An HMAC-SHA256 signing key with its id.
+///
+/// ```
+/// use onboarding_token::SigningKey;
+/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let key = SigningKey::generate(&mut rng);
+/// // Debug shows the id, never the secret.
+/// assert!(format!("{key:?}").contains("redacted"));
+/// ```
+#[derive(Clone)]
+pub struct SigningKey {
+    id: KeyId,
+    secret: Zeroizing<[u8; SigningKey::LEN]>,
+    /// The HMAC state after absorbing the key: cloned per token instead of re-keying.
+    mac: Hmac<Sha256>,
+}
+
+impl SigningKey {
+    /// The length of the secret in bytes.
+    pub const LEN: usize = 32;
+
+    /// A fresh random key with a fresh random id.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let id = KeyId::generate(rng);
+        let mut secret = Zeroizing::new([0u8; Self::LEN]);
+        rng.fill_bytes(&mut secret[..]);
+        Self::from_bytes(id, &secret)
+    }
+
+    /// A key from its id and secret bytes (for example loaded from a secrets manager).
+    pub fn from_bytes(id: KeyId, secret: &[u8; Self::LEN]) -> Self {
+        let mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(secret) {
+            Ok(mac) => mac,
+            // HMAC accepts keys of any length.
+            Err(_) => unreachable!("HMAC accepts 32-byte keys"),
+        };
+        Self {
+            id,
+            secret: Zeroizing::new(*secret),
+            mac,
+        }
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The secret bytes. Handle with care: whoever has them can mint tokens.
+    pub fn expose_secret(&self) -> &[u8; Self::LEN] {
+        &self.secret
+    }
+
+    fn tag(&self, token_id: &TokenId) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(MAC_LABEL);
+        mac.update(self.id.as_bytes());
+        mac.update(token_id.as_bytes());
+        mac
+    }
+
+    /// Signs a token id, producing its compact string form.
+    pub fn sign(&self, token_id: &TokenId) -> TokenString {
+        let full = self.tag(token_id).finalize().into_bytes();
+        let mut tag = [0u8; crate::codec::TAG_LEN];
+        tag.copy_from_slice(&full[..crate::codec::TAG_LEN]);
+        let out = TokenString::encode(self.id, token_id, &tag);
+        tag.zeroize();
+        out
+    }
+
+    /// Verifies the tag of a parsed token in constant time.
+    fn verify(&self, token: &UnverifiedToken) -> bool {
+        self.tag(&token.untrusted_token_id())
+            .verify_truncated_left(token.tag())
+            .is_ok()
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Verification of a parsed token failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No key in the keyring has this id (never issued here, or retired).
+    #[error("token was signed with key {0}, which is not in the keyring")]
+    UnknownKey(KeyId),
+    /// The tag does not match: the token was forged or altered.
+    #[error("token signature does not verify")]
+    BadSignature,
+}
+
+/// The keys a server signs and verifies with: one active key plus older verify-only keys.
+///
+/// New tokens are signed with the active key. [`rotate`](Keyring::rotate) makes a new key
+/// active and keeps the old one for verification, so tokens already handed out keep working;
+/// [`retire`](Keyring::retire) drops a key, which invalidates every token it signed.
+///
+/// ```
+/// use onboarding_token::{Keyring, SigningKey, TokenId};
+/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut keyring = Keyring::new(SigningKey::generate(&mut rng));
+/// let old = keyring.active_key_id();
+/// let id = TokenId::generate(&mut rng);
+/// let token = keyring.sign(&id);
+///
+/// keyring.rotate(SigningKey::generate(&mut rng));
+/// assert_eq!(keyring.verify_str(token.expose_secret()).unwrap().token_id(), id);
+///
+/// keyring.retire(old).unwrap();
+/// assert!(keyring.verify_str(token.expose_secret()).is_err());
+/// ```
+#[derive(Clone)]
+pub struct Keyring {
+    active: SigningKey,
+    verify_only: Vec<SigningKey>,
+}
+
+/// A keyring operation named a key it cannot act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// No key with this id is in the keyring.
+    #[error("key {0} is not in the keyring")]
+    UnknownKey(KeyId),
+    /// The active key cannot be retired; rotate first.
+    #[error("key {0} is the active signing key; rotate to a new key before retiring it")]
+    ActiveKey(KeyId),
+    /// Two keys share one id.
+    #[error("key {0} is already in the keyring")]
+    DuplicateKey(KeyId),
+    /// The text form of a keyring could not be read.
+    #[error("keyring text is malformed at line {line}: {problem}")]
+    Malformed {
+        /// The 1-based line number.
+        line: usize,
+        /// What was wrong (never includes key material).
+        problem: &'static str,
+    },
+}
+
+impl Keyring {
+    /// A keyring with one active key.
+    pub fn new(active: SigningKey) -> Self {
+        Self {
+            active,
+            verify_only: Vec::new(),
+        }
+    }
+
+    /// Adds an older key that still verifies tokens but signs no new ones.
+    pub fn with_verify_only(mut self, key: SigningKey) -> Result<Self, KeyringError> {
+        if self.get(key.id()).is_some() {
+            return Err(KeyringError::DuplicateKey(key.id()));
+        }
+        self.verify_only.push(key);
+        Ok(self)
+    }
+
+    /// Makes `new_active` the signing key; the previous active key stays for verification.
+    pub fn rotate(&mut self, new_active: SigningKey) -> Result<(), KeyringError> {
+        if self.get(new_active.id()).is_some() {
+            return Err(KeyringError::DuplicateKey(new_active.id()));
+        }
+        let old = std::mem::replace(&mut self.active, new_active);
+        self.verify_only.insert(0, old);
+        Ok(())
+    }
+
+    /// Removes a verify-only key. Every token it signed stops verifying.
+    pub fn retire(&mut self, id: KeyId) -> Result<SigningKey, KeyringError> {
+        if self.active.id() == id {
+            return Err(KeyringError::ActiveKey(id));
+        }
+        let pos = self
+            .verify_only
+            .iter()
+            .position(|k| k.id() == id)
+            .ok_or(KeyringError::UnknownKey(id))?;
+        Ok(self.verify_only.remove(pos))
+    }
+
+    /// The id of the key new tokens are signed with.
+    pub fn active_key_id(&self) -> KeyId {
+        self.active.id()
+    }
+
+    /// Every key id, the active one first.
+    pub fn key_ids(&self) -> impl Iterator<Item = KeyId> + '_ {
+        std::iter::once(&self.active)
+            .chain(&self.verify_only)
+            .map(SigningKey::id)
+    }
+
+    fn get(&self, id: KeyId) -> Option<&SigningKey> {
+        if self.active.id() == id {
+            return Some(&self.active);
+        }
+        self.verify_only.iter().find(|k| k.id() == id)
+    }
+
+    /// Signs a token id with the active key.
+    pub fn sign(&self, token_id: &TokenId) -> TokenString {
+        self.active.sign(token_id)
+    }
+
+    /// Signs a token id with a particular key, for example to show again the string form
+    /// of a token issued before a rotation.
+    pub fn sign_with(&self, key: KeyId, token_id: &TokenId) -> Result<TokenString, KeyringError> {
+        self.get(key)
+            .map(|k| k.sign(token_id))
+            .ok_or(KeyringError::UnknownKey(key))
+    }
+
+    /// Verifies a parsed token against the key its id names, comparing tags in constant time.
+    pub fn verify(&self, token: &UnverifiedToken) -> Result<VerifiedToken, VerifyError> {
+        let key_id = token.untrusted_key_id();
+        let key = self.get(key_id).ok_or(VerifyError::UnknownKey(key_id))?;
+        if key.verify(token) {
+            Ok(VerifiedToken::new(key_id, token.untrusted_token_id()))
+        } else {
+            Err(VerifyError::BadSignature)
+        }
+    }
+
+    /// Parses and verifies a compact token string.
+    pub fn verify_str(&self, token: &str) -> Result<VerifiedToken, crate::Rejection> {
+        let parsed = UnverifiedToken::parse(token)?;
+        Ok(self.verify(&parsed)?)
+    }
+
+    /// The keyring as text, one key per line, for a key file or a secrets manager.
+    ///
+    /// This is the only way key material leaves the crate. The text is zeroized on drop.
+    /// Format: `obk1 <key id hex> <secret base64url> active|verify`.
+    pub fn export_secret_text(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::new());
+        for (key, role) in std::iter::once((&self.active, "active"))
+            .chain(self.verify_only.iter().map(|k| (k, "verify")))
+        {
+            let secret = Zeroizing::new(Base64UrlUnpadded::encode_string(&key.secret[..]));
+            out.push_str("obk1 ");
+            out.push_str(&key.id.to_string());
+            out.push(' ');
+            out.push_str(&secret);
+            out.push(' ');
+            out.push_str(role);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Reads the text written by [`export_secret_text`](Keyring::export_secret_text).
+    ///
+    /// Blank lines and lines starting with `#` are ignored. Exactly one key must be active.
+    pub fn from_secret_text(text: &str) -> Result<Self, KeyringError> {
+        let mut active = None;
+        let mut verify_only = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |problem| KeyringError::Malformed {
+                line: n + 1,
+                problem,
+            };
+            let mut parts = line.split_ascii_whitespace();
+            let (Some("obk1"), Some(id), Some(secret), Some(role), None) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
+                return Err(bad("expected `obk1 <key id> <secret> active|verify`"));
+            };
+            let id: KeyId = id.parse().map_err(|_| bad("key id is not 8 hex digits"))?;
+            let mut bytes = Zeroizing::new([0u8; SigningKey::LEN]);
+            match Base64UrlUnpadded::decode(secret, &mut bytes[..]) {
+                Ok(decoded) if decoded.len() == SigningKey::LEN => {}
+                _ => return Err(bad("secret is not 32 bytes of base64url")),
+            }
+            let key = SigningKey::from_bytes(id, &bytes);
+            match role {
+                "active" if active.is_none() => active = Some(key),
+                "active" => return Err(bad("more than one active key")),
+                "verify" => verify_only.push(key),
+                _ => return Err(bad("role must be `active` or `verify`")),
+            }
+        }
+        let active = active.ok_or(KeyringError::Malformed {
+            line: 0,
+            problem: "no active key",
+        })?;
+        let mut ring = Keyring::new(active);
+        for key in verify_only {
+            ring = ring.with_verify_only(key)?;
+        }
+        Ok(ring)
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("active", &self.active.id())
+            .field(
+                "verify_only",
+                &self
+                    .verify_only
+                    .iter()
+                    .map(SigningKey::id)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
