@@ -66,12 +66,15 @@ impl Leeway {
 fn window_problem(token: &Token, now: DateTime<Utc>, leeway: Leeway) -> Option<Rejection> {
     let validity = token.validity();
     if let Some(not_before) = validity.not_before {
-        if now < not_before - leeway.0 {
+        // A bound that would leave the representable range is unbounded on that side.
+        let opens = not_before.checked_sub_signed(leeway.0);
+        if opens.is_some_and(|opens| now < opens) {
             return Some(Rejection::NotYetValid { not_before, now });
         }
     }
     if let Expiry::At(expires_at) = validity.expiry {
-        if now >= expires_at + leeway.0 {
+        let closes = expires_at.checked_add_signed(leeway.0);
+        if closes.is_some_and(|closes| now >= closes) {
             return Some(Rejection::Expired { expires_at, now });
         }
     }

@@ -217,7 +217,8 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// The expiry used when an issuer says nothing: 7 days after issue.
+    /// The lifetime used when an issuer says nothing: 7 days after the window opens (after
+    /// issue when there is no not-before).
     pub const DEFAULT_TTL: TimeDelta = TimeDelta::days(7);
 
     /// Valid from issue at `now` for [`DEFAULT_TTL`](Validity::DEFAULT_TTL).
@@ -732,7 +733,8 @@ impl From<Token> for TokenParts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpirySpec {
-    /// [`Validity::DEFAULT_TTL`] after issue.
+    /// [`Validity::DEFAULT_TTL`] after the window opens (after issue when there is no
+    /// not-before).
     #[default]
     Default,
     /// This long after the window opens (after issue when there is no not-before).
@@ -859,7 +861,12 @@ impl TokenSpec {
         }
         let opens = self.not_before.unwrap_or(now);
         let expiry = match self.expiry {
-            ExpirySpec::Default => Expiry::At(opens.max(now) + Validity::DEFAULT_TTL),
+            ExpirySpec::Default => Expiry::At(
+                opens
+                    .max(now)
+                    .checked_add_signed(Validity::DEFAULT_TTL)
+                    .ok_or(SpecError::NonPositiveLifetime)?,
+            ),
             ExpirySpec::After(d) if d <= TimeDelta::zero() => {
                 return Err(SpecError::NonPositiveLifetime);
             }
