@@ -222,6 +222,9 @@ pub enum KeyringError {
     /// Two keys share one id.
     #[error("key {0} is already in the keyring")]
     DuplicateKey(KeyId),
+    /// The text form of a keyring has no active key.
+    #[error("keyring text has no active key")]
+    NoActiveKey,
     /// The text form of a keyring could not be read.
     #[error("keyring text is malformed at line {line}: {problem}")]
     Malformed {
@@ -382,10 +385,7 @@ impl Keyring {
                 _ => return Err(bad("role must be `active` or `verify`")),
             }
         }
-        let active = active.ok_or(KeyringError::Malformed {
-            line: 0,
-            problem: "no active key",
-        })?;
+        let active = active.ok_or(KeyringError::NoActiveKey)?;
         let mut ring = Keyring::new(active);
         for key in verify_only {
             ring = ring.with_verify_only(key)?;

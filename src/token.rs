@@ -150,7 +150,9 @@ random_id!(
 /// assert!(UsageLimit::limited(0).is_none());
 /// assert_eq!(UsageLimit::Unlimited.max_uses(), None);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+///
+/// Two limits are equal when they allow the same number of uses: `Limited(1)` equals `Once`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageLimit {
     /// One device (the default).
@@ -160,6 +162,20 @@ pub enum UsageLimit {
     Limited(NonZeroU32),
     /// Any number of devices, until the token expires or is revoked.
     Unlimited,
+}
+
+impl PartialEq for UsageLimit {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_uses() == other.max_uses()
+    }
+}
+
+impl Eq for UsageLimit {}
+
+impl std::hash::Hash for UsageLimit {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.max_uses().hash(state);
+    }
 }
 
 impl UsageLimit {
@@ -222,10 +238,15 @@ impl Validity {
     pub const DEFAULT_TTL: TimeDelta = TimeDelta::days(7);
 
     /// Valid from issue at `now` for [`DEFAULT_TTL`](Validity::DEFAULT_TTL).
+    ///
+    /// Saturates at the end of representable time.
     pub fn default_from(now: DateTime<Utc>) -> Self {
         Self {
             not_before: None,
-            expiry: Expiry::At(now + Self::DEFAULT_TTL),
+            expiry: Expiry::At(
+                now.checked_add_signed(Self::DEFAULT_TTL)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ),
         }
     }
 }
@@ -401,13 +422,23 @@ impl Revocation {
 
     /// A revocation at `revoked_at` for `reason`.
     pub fn new(revoked_at: DateTime<Utc>, reason: impl Into<String>) -> Result<Self, SpecError> {
-        let reason = reason.into();
-        if reason.len() > Self::MAX_REASON {
+        let revocation = Self {
+            revoked_at,
+            reason: reason.into(),
+        };
+        revocation.validate()?;
+        Ok(revocation)
+    }
+
+    /// Checks the bound on the reason (the fields are public, so stores check again before
+    /// writing a revocation built by hand).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.reason.len() > Self::MAX_REASON {
             return Err(SpecError::ReasonTooLong {
                 max: Self::MAX_REASON,
             });
         }
-        Ok(Self { revoked_at, reason })
+        Ok(())
     }
 }
 
@@ -469,6 +500,9 @@ pub enum SpecError {
     /// A lifetime that is zero or negative.
     #[error("token lifetime must be positive")]
     NonPositiveLifetime,
+    /// The window would end beyond the representable range of time.
+    #[error("the validity window ends beyond the representable range of time")]
+    TimeOutOfRange,
     /// The record's use count exceeds its limit.
     #[error("record has {uses} uses but a limit of {limit}")]
     UsesExceedLimit {
@@ -584,11 +618,7 @@ impl Token {
             }
         }
         if let Some(r) = &parts.revocation {
-            if r.reason.len() > Revocation::MAX_REASON {
-                return Err(SpecError::ReasonTooLong {
-                    max: Revocation::MAX_REASON,
-                });
-            }
+            r.validate()?;
         }
         Ok(Self {
             id: parts.id,
@@ -865,7 +895,7 @@ impl TokenSpec {
                 opens
                     .max(now)
                     .checked_add_signed(Validity::DEFAULT_TTL)
-                    .ok_or(SpecError::NonPositiveLifetime)?,
+                    .ok_or(SpecError::TimeOutOfRange)?,
             ),
             ExpirySpec::After(d) if d <= TimeDelta::zero() => {
                 return Err(SpecError::NonPositiveLifetime);
@@ -873,7 +903,7 @@ impl TokenSpec {
             ExpirySpec::After(d) => Expiry::At(
                 opens
                     .checked_add_signed(d)
-                    .ok_or(SpecError::NonPositiveLifetime)?,
+                    .ok_or(SpecError::TimeOutOfRange)?,
             ),
             ExpirySpec::At(t) => Expiry::At(t),
             ExpirySpec::Never => Expiry::Never,
