@@ -58,9 +58,16 @@ pub enum DecodeError {
 /// A token string parsed but not yet verified: nothing in it can be trusted.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct UnverifiedToken {
-    key_id: KeyId,
-    token_id: TokenId,
-    tag: [u8; TAG_LEN],
+    /// Key id, token id and tag, as decoded (kept together: the first two are what the
+    /// tag signs, so verification reads them in place).
+    payload: [u8; PAYLOAD_LEN],
+}
+
+/// `N` bytes of `bytes` from `at` (constant bounds: nothing can fail).
+fn chunk<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[at..at + N]);
+    out
 }
 
 impl UnverifiedToken {
@@ -84,31 +91,26 @@ impl UnverifiedToken {
             Ok(decoded) if decoded.len() == PAYLOAD_LEN => {}
             _ => return Err(DecodeError::BadEncoding),
         }
-        let mut key_id = [0u8; KeyId::LEN];
-        let mut token_id = [0u8; TokenId::LEN];
-        let mut tag = [0u8; TAG_LEN];
-        key_id.copy_from_slice(&payload[..KeyId::LEN]);
-        token_id.copy_from_slice(&payload[KeyId::LEN..KeyId::LEN + TokenId::LEN]);
-        tag.copy_from_slice(&payload[KeyId::LEN + TokenId::LEN..]);
-        Ok(Self {
-            key_id: KeyId::from_bytes(key_id),
-            token_id: TokenId::from_bytes(token_id),
-            tag,
-        })
+        Ok(Self { payload })
     }
 
     /// The key id the token claims to be signed with. Not trustworthy until verified.
     pub fn untrusted_key_id(&self) -> KeyId {
-        self.key_id
+        KeyId::from_bytes(chunk(&self.payload, 0))
     }
 
     /// The token id the token claims. Not trustworthy until verified.
     pub fn untrusted_token_id(&self) -> TokenId {
-        self.token_id
+        TokenId::from_bytes(chunk(&self.payload, KeyId::LEN))
     }
 
-    pub(crate) fn tag(&self) -> &[u8; TAG_LEN] {
-        &self.tag
+    /// The bytes the tag signs after the label: the key id, then the token id.
+    pub(crate) fn signed_bytes(&self) -> &[u8] {
+        &self.payload[..KeyId::LEN + TokenId::LEN]
+    }
+
+    pub(crate) fn tag(&self) -> &[u8] {
+        &self.payload[KeyId::LEN + TokenId::LEN..]
     }
 }
 
@@ -133,8 +135,8 @@ fn classify_bad_start(bytes: &[u8]) -> DecodeError {
 impl fmt::Debug for UnverifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnverifiedToken")
-            .field("untrusted_key_id", &self.key_id)
-            .field("untrusted_token_id", &self.token_id)
+            .field("untrusted_key_id", &self.untrusted_key_id())
+            .field("untrusted_token_id", &self.untrusted_token_id())
             .finish_non_exhaustive()
     }
 }

@@ -23,6 +23,10 @@
 //! | [`rules`] | the redemption decision, one pure function |
 //! | [`store`] | the [`TokenStore`] trait and its contract; [`MemoryStore`] |
 //! | [`service`] | [`Onboarding`]: issue, redeem, list, revoke |
+//! | [`payload`] | what devices and people get: links, the typed form, [`extract_token`] for the device side |
+//! | [`android`] | Android Enterprise provisioning QR JSON, NFC properties, Samsung Knox (KME) JSON |
+//! | [`bulk`] | CSV bulk specifications, manifests (CSV, JSON), the printable QR sheet |
+//! | `qr` | QR codes: SVG, PNG, terminal (feature `qr`) |
 //!
 //! ## Quick start
 //!
@@ -59,22 +63,34 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
-//! | (none) | | the core, [`MemoryStore`], [`Onboarding`] |
+//! | (always) | | the core, [`keyfile`], [`AnyStore`], [`MemoryStore`], [`Onboarding`], payloads ([`payload`], [`android`]), bulk specifications and manifests ([`bulk`]) |
+//! | `qr` | yes | `qr`: QR codes as SVG, PNG (1-bit, via `png`) and terminal text (via `qrcode`), and the printable bulk sheet `bulk::render_sheet` |
+//! | `sqlite` | yes | `SqliteStore`: durable, embedded (bundled SQLite via sqlx, nothing to install) |
+//! | `postgres` | | `PgStore`: shared by several server replicas (PostgreSQL via sqlx, no TLS) |
+//! | `testing` | | `testing`: the conformance suite and model-based test for any [`TokenStore`], and the `conformance_tests!` macro (pulls in tokio and proptest; for dev-dependencies) |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod android;
+pub mod bulk;
 pub mod clock;
 pub mod codec;
 pub mod enrollment;
 pub mod error;
+pub mod keyfile;
 pub mod keys;
 mod name;
+pub mod payload;
 pub mod policy;
+#[cfg(feature = "qr")]
+pub mod qr;
 pub mod rules;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -83,10 +99,20 @@ pub use enrollment::{Enrollment, Redemption};
 pub use error::{AdminError, DeviceRejection, RedeemError, Rejection, StoreError};
 pub use keys::{KeyId, Keyring, KeyringError, SigningKey, VerifyError};
 pub use name::{DeviceId, InvalidName, NameProblem, OrgId};
+pub use payload::{
+    EnrollmentUrl, ExtractError, PayloadConfig, PayloadFormat, SecretText, TokenText, extract_token,
+};
 pub use policy::{DeviceGroup, GroupId, Policy, PolicyId};
+#[cfg(feature = "qr")]
+pub use qr::{EcLevel, Qr, QrError};
 pub use rules::Leeway;
 pub use service::{Issued, IssuedBatch, Onboarding, SystemRng};
+pub use store::any::AnyStore;
 pub use store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::PgStore;
+#[cfg(feature = "sqlite")]
+pub use store::sqlite::SqliteStore;
 pub use store::{PageCursor, RevokeTarget, TokenPage, TokenQuery, TokenStore};
 pub use token::{
     BatchId, Expiry, ExpirySpec, InvalidId, Metadata, Revocation, SpecError, Status, Token,
@@ -101,3 +127,7 @@ pub struct ReadmeDoctests;
 // Re-exported so callers use the same versions for `now` and random sources.
 pub use chrono;
 pub use rand_core;
+/// The sqlx version the SQL stores are built on, so applications pass pools of the same
+/// version.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;

@@ -67,13 +67,22 @@ fn window_problem(token: &Token, now: DateTime<Utc>, leeway: Leeway) -> Option<R
     let validity = token.validity();
     if let Some(not_before) = validity.not_before {
         // A bound that would leave the representable range is unbounded on that side.
-        let opens = not_before.checked_sub_signed(leeway.0);
+        // Zero leeway (the default) needs no calendar arithmetic.
+        let opens = if leeway.0.is_zero() {
+            Some(not_before)
+        } else {
+            not_before.checked_sub_signed(leeway.0)
+        };
         if opens.is_some_and(|opens| now < opens) {
             return Some(Rejection::NotYetValid { not_before, now });
         }
     }
     if let Expiry::At(expires_at) = validity.expiry {
-        let closes = expires_at.checked_add_signed(leeway.0);
+        let closes = if leeway.0.is_zero() {
+            Some(expires_at)
+        } else {
+            expires_at.checked_add_signed(leeway.0)
+        };
         if closes.is_some_and(|closes| now >= closes) {
             return Some(Rejection::Expired { expires_at, now });
         }

@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Timelike, Utc};
 use rand_core::CryptoRng;
 
 use crate::clock::{Clock, SystemClock};
@@ -139,7 +139,17 @@ where
 
     /// The current time, truncated to microseconds (what every backend stores exactly).
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+        let now = self.clock.now();
+        // The same as `trunc_subsecs(6)` (leap seconds included), without its date
+        // arithmetic: this runs on every redemption.
+        let naive = now.naive_utc();
+        let excess = naive.nanosecond() % 1000;
+        if excess == 0 {
+            return now;
+        }
+        naive
+            .with_nanosecond(naive.nanosecond() - excess)
+            .map_or_else(|| now.trunc_subsecs(6), |t| t.and_utc())
     }
 
     fn draw<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
@@ -264,5 +274,42 @@ where
     /// if the key that signed it is still in the keyring.
     pub fn token_string(&self, token: &Token) -> Result<TokenString, KeyringError> {
         self.keyring.sign_with(token.key_id(), &token.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    struct Fixed(DateTime<Utc>);
+
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    proptest! {
+        /// `now()` truncates exactly like `trunc_subsecs(6)`, leap-second nanos included.
+        #[test]
+        fn now_truncates_like_trunc_subsecs(
+            days in -300_000i32..300_000,
+            secs in 0u32..86_400,
+            nanos in 0u32..2_000_000_000,
+        ) {
+            let date = NaiveDate::from_num_days_from_ce_opt(days + 700_000).unwrap();
+            // chrono only allows leap nanos (>= 1e9) in the last second of a minute.
+            let secs = if nanos >= 1_000_000_000 { secs / 60 * 60 + 59 } else { secs };
+            let t = date.and_hms_nano_opt(secs / 3600, secs / 60 % 60, secs % 60, nanos)
+                .unwrap()
+                .and_utc();
+            let mut rng = crate::service::SystemRng::default();
+            let keyring = Keyring::new(crate::keys::SigningKey::generate(&mut rng));
+            let service = Onboarding::new(keyring, MemoryStore::with_shards(1)).with_clock(Fixed(t));
+            prop_assert_eq!(service.now(), t.trunc_subsecs(6));
+        }
     }
 }

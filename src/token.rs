@@ -591,6 +591,11 @@ fn check_window(validity: &Validity) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// `t` rounded down to whole microseconds, the precision every store keeps.
+fn floor_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 fn description_arc(description: &str) -> Result<Arc<str>, SpecError> {
     if description.len() > MAX_DESCRIPTION {
         return Err(SpecError::DescriptionTooLong {
@@ -882,6 +887,9 @@ impl TokenSpec {
     }
 
     /// Checks the specification as [`into_token`](TokenSpec::into_token) would at `now`.
+    ///
+    /// The window's edges are kept to the microsecond (rounded down), as every store keeps
+    /// them, so a window behaves the same on every backend.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<Validity, SpecError> {
         check_policies(&self.policies)?;
         if self.description.len() > MAX_DESCRIPTION {
@@ -889,7 +897,8 @@ impl TokenSpec {
                 max: MAX_DESCRIPTION,
             });
         }
-        let opens = self.not_before.unwrap_or(now);
+        let not_before = self.not_before.map(floor_micros);
+        let opens = not_before.unwrap_or(now);
         let expiry = match self.expiry {
             ExpirySpec::Default => Expiry::At(
                 opens
@@ -908,6 +917,10 @@ impl TokenSpec {
             ExpirySpec::At(t) => Expiry::At(t),
             ExpirySpec::Never => Expiry::Never,
         };
+        let expiry = match expiry {
+            Expiry::At(t) => Expiry::At(floor_micros(t)),
+            Expiry::Never => Expiry::Never,
+        };
         if let Expiry::At(expires_at) = expiry {
             if expires_at <= now {
                 return Err(SpecError::ExpiresBeforeIssue {
@@ -916,10 +929,7 @@ impl TokenSpec {
                 });
             }
         }
-        let validity = Validity {
-            not_before: self.not_before,
-            expiry,
-        };
+        let validity = Validity { not_before, expiry };
         check_window(&validity)?;
         Ok(validity)
     }

@@ -40,7 +40,14 @@ use crate::policy::{GroupId, PolicyId};
 use crate::rules::{Leeway, RedeemRequest};
 use crate::token::{BatchId, Revocation, Status, Token, TokenId};
 
+pub mod any;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// Where a token lives: insert, look up, list, redeem atomically, revoke.
 ///

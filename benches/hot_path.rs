@@ -1,0 +1,427 @@
+//! The enrollment hot path measured against its physical floor and against an HS256 JWT.
+//!
+//! Group `hot_path` (ids read by scripts, see BENCHMARKS.md):
+//! `floor_decode_verify`, `redeem_memory`, `redeem_single_use`, `reject_forged`,
+//! `verify_only`, `issue_memory`, `jsonwebtoken_hs256`.
+//! Group `device_index`: an unlimited token that 100,000 devices already redeemed.
+//! Group `threads`: one thread against two, on distinct tokens and on one hot token.
+//!
+//! Run: `cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 3`.
+//!
+//! The memory store's futures complete on their first poll, so the benches poll them once
+//! with a no-op waker ([`ready`]) instead of paying for an executor.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hmac::{Hmac, KeyInit, Mac};
+use onboarding_token::chrono::Utc;
+use onboarding_token::{
+    DeviceId, GroupId, Keyring, MemoryStore, Onboarding, OrgId, PolicyId, SigningKey, SystemRng,
+    TokenId, TokenSpec, TokenString, UsageLimit,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// Tokens in the store `redeem_memory` redeems from.
+const STORE_TOKENS: usize = 100_000;
+
+/// New devices per unlimited token before `redeem_memory` moves on to the next token, so
+/// every redemption consumes and the token's device index stays the size of a large site.
+const DEVICES_PER_TOKEN: usize = 1_000;
+
+/// Polls a future that is ready at once (every `MemoryStore` future is).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("a MemoryStore future was not ready on its first poll"),
+    }
+}
+
+/// splitmix64: cheap distinct token ids for fixtures (the ids' randomness is not measured).
+struct IdSource(u64);
+
+impl IdSource {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn token_id(&mut self) -> TokenId {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        TokenId::from_bytes(bytes)
+    }
+}
+
+/// Device serial numbers, unique across the whole run.
+struct Devices(Cell<u64>);
+
+impl Devices {
+    fn take(&self, n: u64) -> Vec<DeviceId> {
+        let start = self.0.get();
+        self.0.set(start + n);
+        (start..start + n)
+            .map(|i| DeviceId::new(format!("SN-{i:010}")).expect("valid device id"))
+            .collect()
+    }
+}
+
+struct Fixture {
+    keyring: Keyring,
+    secret: [u8; SigningKey::LEN],
+    ids: Cell<IdSource>,
+    devices: Devices,
+    org: OrgId,
+    group: GroupId,
+    policies: [PolicyId; 2],
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let mut rng = SystemRng::default();
+        let key = SigningKey::generate(&mut rng);
+        Self {
+            secret: *key.expose_secret(),
+            keyring: Keyring::new(key),
+            ids: Cell::new(IdSource(0x5EED)),
+            devices: Devices(Cell::new(0)),
+            org: OrgId::new("acme").expect("org"),
+            group: GroupId::new("emea/berlin").expect("group"),
+            policies: [
+                PolicyId::new("wifi-corp").expect("policy"),
+                PolicyId::new("vpn-always-on").expect("policy"),
+            ],
+        }
+    }
+
+    fn spec(&self, limit: UsageLimit) -> TokenSpec {
+        TokenSpec::new(self.org.clone(), self.group.clone())
+            .with_policies(self.policies.clone())
+            .with_usage_limit(limit)
+    }
+
+    /// Stores `n` tokens with `limit` in `store` and returns their strings.
+    fn mint(&self, store: &MemoryStore, n: usize, limit: UsageLimit) -> Vec<TokenString> {
+        self.mint_spec(store, n, &self.spec(limit))
+    }
+
+    /// Stores `n` tokens from `spec` in `store` and returns their strings.
+    fn mint_spec(&self, store: &MemoryStore, n: usize, spec: &TokenSpec) -> Vec<TokenString> {
+        let now = Utc::now();
+        let mut ids = self.ids.replace(IdSource(0));
+        let out = (0..n)
+            .map(|_| {
+                let id = ids.token_id();
+                let token = spec
+                    .clone()
+                    .into_token(id, self.keyring.active_key_id(), now, None)
+                    .expect("valid spec");
+                store.insert_sync(token).expect("fresh id");
+                self.keyring.sign(&id)
+            })
+            .collect();
+        self.ids.set(ids);
+        out
+    }
+
+    fn service(&self, store: MemoryStore) -> Onboarding<MemoryStore> {
+        Onboarding::new(self.keyring.clone(), store)
+    }
+}
+
+/// Device ids are made this many at a time, untimed, right before the batch that uses them,
+/// so each redemption finds its device id in cache, as a server does right after parsing
+/// the request (a pre-built list of millions would add a cache miss per redemption).
+const BATCH: u64 = 1_000;
+
+/// Calls `redeem(i, device)` for `i` in `0..iters`, each with a new device, and returns the
+/// time spent in the calls only.
+fn timed_batches(
+    devices: &Devices,
+    iters: u64,
+    mut redeem: impl FnMut(u64, &DeviceId),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let batch = devices.take(BATCH.min(iters - done));
+        let start = Instant::now();
+        for device in &batch {
+            redeem(done, device);
+            done += 1;
+        }
+        total += start.elapsed();
+    }
+    total
+}
+
+/// The same token with its last character changed: well formed, wrong tag.
+fn forge(token: &TokenString) -> String {
+    let mut forged = token.expose_secret().to_owned();
+    let last = forged.pop().expect("non-empty");
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    forged
+}
+
+#[derive(Serialize, Deserialize)]
+struct JwtClaims {
+    jti: String,
+    group: String,
+    exp: u64,
+    nbf: u64,
+    limit: Option<u32>,
+}
+
+fn hot_path(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let store = MemoryStore::with_capacity(STORE_TOKENS);
+    let unlimited = fx.mint(&store, STORE_TOKENS, UsageLimit::Unlimited);
+    let service = fx.service(store);
+    let sample = &unlimited[0];
+    let text = sample.expose_secret();
+    let forged = forge(sample);
+    let device = DeviceId::new("SN-FORGER").expect("device");
+
+    let mut group = c.benchmark_group("hot_path");
+    group.throughput(Throughput::Elements(1));
+
+    // The floor: base64ct-decode and verify the tag with a precomputed HMAC key state.
+    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&fx.secret).expect("any key length");
+    group.bench_function("floor_decode_verify", |b| {
+        b.iter(|| {
+            let input = black_box(text).as_bytes();
+            let mut payload = [0u8; 36];
+            let ok = Base64UrlUnpadded::decode(&input[5..], &mut payload).is_ok();
+            let mut mac = keyed.clone();
+            mac.update(b"obt1");
+            mac.update(&payload[..20]);
+            ok & mac.verify_truncated_left(&payload[20..]).is_ok()
+        })
+    });
+
+    // Every iteration is a new device, so every redemption consumes; after
+    // DEVICES_PER_TOKEN devices the next of the 100,000 unlimited tokens takes over (token 0
+    // stays fresh for the other benches).
+    let redeemed = Cell::new(DEVICES_PER_TOKEN as u64);
+    group.bench_function("redeem_memory", |b| {
+        b.iter_custom(|iters| {
+            let first = redeemed.get();
+            redeemed.set(first + iters);
+            timed_batches(&fx.devices, iters, |i, device| {
+                let n = (first + i) as usize;
+                let token = &unlimited[1 + (n / DEVICES_PER_TOKEN) % (STORE_TOKENS - 1)];
+                let enrollment = ready(service.redeem(black_box(token.expose_secret()), device));
+                black_box(enrollment.expect("redeems"));
+            })
+        })
+    });
+
+    // Fresh single-use tokens in a fresh store, each redeemed once by a new device.
+    group.bench_function("redeem_single_use", |b| {
+        b.iter_custom(|iters| {
+            let store = MemoryStore::with_capacity(iters as usize);
+            let tokens = fx.mint(&store, iters as usize, UsageLimit::Once);
+            let service = fx.service(store);
+            timed_batches(&fx.devices, iters, |i, device| {
+                let token = tokens[i as usize].expose_secret();
+                let enrollment = ready(service.redeem(black_box(token), device));
+                black_box(enrollment.expect("redeems"));
+            })
+        })
+    });
+
+    group.bench_function("reject_forged", |b| {
+        b.iter(|| {
+            let err = ready(service.redeem(black_box(&forged), &device));
+            black_box(err.expect_err("forged"))
+        })
+    });
+
+    group.bench_function("verify_only", |b| {
+        b.iter(|| service.verify(black_box(text)).expect("verifies"))
+    });
+
+    // Issue into a fresh store per sample (so the store does not grow without bound).
+    let spec = fx.spec(UsageLimit::Once);
+    group.bench_function("issue_memory", |b| {
+        b.iter_custom(|iters| {
+            let service = fx.service(MemoryStore::new());
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(ready(service.issue(black_box(spec.clone()))).expect("issues"));
+            }
+            let elapsed = start.elapsed();
+            drop(service);
+            elapsed
+        })
+    });
+
+    // The peer: an HS256 JWT with the same claims, key and validation built once.
+    let now = Utc::now().timestamp() as u64;
+    let claims = JwtClaims {
+        jti: sample.token_id().to_string(),
+        group: fx.group.to_string(),
+        exp: now + 7 * 24 * 3600,
+        nbf: now - 1,
+        limit: None,
+    };
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&fx.secret),
+    )
+    .expect("encodes");
+    let decoding_key = jsonwebtoken::DecodingKey::from_secret(&fx.secret);
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "jti"]);
+    group.bench_function("jsonwebtoken_hs256", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<JwtClaims>(black_box(&jwt), &decoding_key, &validation)
+                .expect("validates")
+        })
+    });
+    group.finish();
+}
+
+/// One unlimited token already redeemed by 100,000 devices, redeemed by more new ones:
+/// the replay check's index no longer fits in the core's caches.
+fn large_index(c: &mut Criterion) {
+    const PRIOR: u64 = 100_000;
+    let fx = Fixture::new();
+    let mut group = c.benchmark_group("device_index");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("redeem_token_with_100k_devices", |b| {
+        b.iter_custom(|iters| {
+            let store = MemoryStore::new();
+            let token = fx.mint(&store, 1, UsageLimit::Unlimited).remove(0);
+            let service = fx.service(store);
+            for device in fx.devices.take(PRIOR) {
+                ready(service.redeem(token.expose_secret(), &device)).expect("redeems");
+            }
+            let devices = fx.devices.take(iters);
+            let start = Instant::now();
+            for device in &devices {
+                let e = ready(service.redeem(black_box(token.expose_secret()), device));
+                black_box(e.expect("redeems"));
+            }
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+/// Runs `per_thread` on `threads` threads and returns the wall time from a common start
+/// until the last one finishes.
+fn parallel<T: Sync>(work: &[T], threads: usize, per_thread: impl Fn(&T) + Sync) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = work
+            .iter()
+            .take(threads)
+            .map(|w| {
+                let (barrier, per_thread) = (&barrier, &per_thread);
+                s.spawn(move || {
+                    barrier.wait();
+                    per_thread(w);
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        for h in handles {
+            h.join().expect("worker");
+        }
+        start.elapsed()
+    })
+}
+
+fn threads(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let mut group = c.benchmark_group("threads");
+    group.throughput(Throughput::Elements(1));
+
+    // Thread k's tokens in the same group as every other thread's (one batch: the
+    // organization and group names are shared, reference-counted strings), or in a group
+    // of its own.
+    let same_group = |_: usize| fx.spec(UsageLimit::Once);
+    let own_group = |k: usize| {
+        TokenSpec::new(
+            OrgId::new(format!("org-{k}")).expect("org"),
+            GroupId::new(format!("site-{k}")).expect("group"),
+        )
+        .with_policies(fx.policies.clone())
+    };
+    let variants: [(&str, &dyn Fn(usize) -> TokenSpec); 2] = [
+        ("distinct_tokens", &same_group),
+        ("distinct_groups", &own_group),
+    ];
+
+    for n in [1usize, 2] {
+        // Distinct single-use tokens, each redeemed once; the threads share the store.
+        for (name, spec_for) in variants {
+            group.bench_function(format!("{name}_{n}t"), |b| {
+                b.iter_custom(|iters| {
+                    let per = (iters as usize).div_ceil(n);
+                    let store = MemoryStore::with_capacity(per * n);
+                    let work: Vec<_> = (0..n)
+                        .map(|k| {
+                            let tokens = fx.mint_spec(&store, per, &spec_for(k));
+                            (tokens, fx.devices.take(per as u64))
+                        })
+                        .collect();
+                    let service = fx.service(store);
+                    parallel(&work, n, |(tokens, devices)| {
+                        for (token, device) in tokens.iter().zip(devices) {
+                            let e = ready(service.redeem(black_box(token.expose_secret()), device));
+                            black_box(e.expect("redeems"));
+                        }
+                    })
+                })
+            });
+        }
+
+        // The same unlimited token for every thread, from distinct devices. The threads
+        // walk one token sequence in step, moving on every DEVICES_PER_TOKEN redemptions
+        // each, as `redeem_memory` does.
+        group.bench_function(format!("hot_token_{n}t"), |b| {
+            b.iter_custom(|iters| {
+                let per = (iters as usize).div_ceil(n);
+                let store = MemoryStore::new();
+                let tokens = fx.mint(
+                    &store,
+                    per.div_ceil(DEVICES_PER_TOKEN),
+                    UsageLimit::Unlimited,
+                );
+                let work: Vec<_> = (0..n).map(|_| fx.devices.take(per as u64)).collect();
+                let service = fx.service(store);
+                parallel(&work, n, |devices| {
+                    for (i, device) in devices.iter().enumerate() {
+                        let token = tokens[i / DEVICES_PER_TOKEN].expose_secret();
+                        let e = ready(service.redeem(black_box(token), device));
+                        black_box(e.expect("redeems"));
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hot_path, large_index, threads);
+criterion_main!(benches);

@@ -1,0 +1,385 @@
+//! The SQL stores: redemption latency and throughput, and 100,000-token batch inserts.
+//!
+//! Group `redeem` (one client, one redemption at a time, a fresh device each time on an
+//! unlimited token): `sqlite_memory`, `sqlite_file`, and with `DATABASE_URL` set,
+//! `postgres_conditional` and `postgres_locked` (the two [`RedeemStrategy`]s).
+//! Group `redeem_16_clients`: 16 concurrent clients, each redemption a fresh device, on one
+//! hot token (`*_hot`) or each on its own token (`*_spread`), reported per redemption.
+//! Group `batch_100k`: `insert_batch` of 100,000 tokens, `sqlite_file` and `postgres`.
+//!
+//! Run: `cargo bench --features sqlite,postgres --bench stores -- --warm-up-time 1
+//! --measurement-time 5` (PostgreSQL benches are skipped, with a note, without
+//! `DATABASE_URL`). Each PostgreSQL bench works in a schema of its own, dropped at the end.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use onboarding_token::rules::{Leeway, RedeemRequest};
+use onboarding_token::store::TokenStore;
+use onboarding_token::*;
+use tokio::runtime::Runtime;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+struct Fx {
+    keyring: Keyring,
+    device: AtomicUsize,
+}
+
+impl Fx {
+    fn new() -> Self {
+        Self {
+            keyring: Keyring::new(SigningKey::from_bytes(
+                KeyId::from_bytes(*b"bnch"),
+                &[9; 32],
+            )),
+            device: AtomicUsize::new(0),
+        }
+    }
+
+    fn token(&self, limit: UsageLimit) -> Token {
+        let mut rng = SystemRng::default();
+        TokenSpec::new(
+            OrgId::new("acme").unwrap(),
+            GroupId::new("emea/berlin").unwrap(),
+        )
+        .with_policies([
+            PolicyId::new("wifi").unwrap(),
+            PolicyId::new("vpn").unwrap(),
+        ])
+        .with_usage_limit(limit)
+        .with_expiry(ExpirySpec::Never)
+        .into_token(
+            TokenId::generate(&mut rng),
+            self.keyring.active_key_id(),
+            chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
+            None,
+        )
+        .expect("a valid spec")
+    }
+
+    fn verified(&self, token: &Token) -> VerifiedToken {
+        self.keyring
+            .verify_str(self.keyring.sign(&token.id()).expose_secret())
+            .expect("verifies")
+    }
+
+    fn next_device(&self) -> DeviceId {
+        let n = self.device.fetch_add(1, Ordering::Relaxed);
+        DeviceId::new(format!("SN-{n:09}")).expect("device id")
+    }
+}
+
+/// `iters` sequential redemptions of one unlimited token, each by a new device.
+async fn redeem_sequential<S: TokenStore>(
+    store: &S,
+    fx: &Fx,
+    token: &Token,
+    iters: u64,
+) -> Duration {
+    let verified = fx.verified(token);
+    let devices: Vec<DeviceId> = (0..iters).map(|_| fx.next_device()).collect();
+    let start = Instant::now();
+    for device in &devices {
+        let request = RedeemRequest {
+            token: verified,
+            device,
+            now: chrono::Utc::now(),
+            leeway: Leeway::ZERO,
+        };
+        black_box(store.redeem(&request).await.expect("redeem"));
+    }
+    start.elapsed()
+}
+
+/// `iters` redemptions by 16 concurrent clients (`tokens` has 1 token, or 16).
+async fn redeem_concurrent<S: TokenStore + 'static>(
+    store: Arc<S>,
+    fx: Arc<Fx>,
+    tokens: &[Token],
+    iters: u64,
+) -> Duration {
+    const CLIENTS: u64 = 16;
+    let per_client = iters.div_ceil(CLIENTS);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let token = tokens[c as usize % tokens.len()].clone();
+            let (store, fx) = (Arc::clone(&store), Arc::clone(&fx));
+            tokio::spawn(async move {
+                let verified = fx.verified(&token);
+                for _ in 0..per_client {
+                    let device = fx.next_device();
+                    let request = RedeemRequest {
+                        token: verified,
+                        device: &device,
+                        now: chrono::Utc::now(),
+                        leeway: Leeway::ZERO,
+                    };
+                    black_box(store.redeem(&request).await.expect("redeem"));
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("client");
+    }
+    // Normalise to `iters` redemptions.
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per_client * CLIENTS) as f64)
+}
+
+/// The stores under test, by bench name. PostgreSQL ones only with `DATABASE_URL`.
+enum AnyStore {
+    Sqlite(SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(PgStore),
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+    use onboarding_token::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use onboarding_token::sqlx::{self, Connection};
+    use onboarding_token::store::postgres::RedeemStrategy;
+    use std::str::FromStr;
+
+    pub fn url() -> Option<String> {
+        let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+        if url.is_none() {
+            eprintln!("note: DATABASE_URL is not set; skipping the PostgreSQL benches");
+        }
+        url
+    }
+
+    pub struct Schema {
+        pub url: String,
+        pub name: String,
+    }
+
+    impl Schema {
+        pub async fn create(url: &str) -> Self {
+            let mut bytes = [0u8; 6];
+            getrandom::fill(&mut bytes).expect("random");
+            let name = format!(
+                "obt_bench_{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create schema");
+            Self {
+                url: url.to_owned(),
+                name,
+            }
+        }
+
+        pub async fn store(&self, strategy: RedeemStrategy) -> PgStore {
+            let options = PgConnectOptions::from_str(&self.url)
+                .expect("url")
+                .options([("search_path", self.name.as_str())]);
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .connect_with(options)
+                .await
+                .expect("pool");
+            let store = PgStore::new(pool).with_redeem_strategy(strategy);
+            store.migrate().await.expect("migrate");
+            store
+        }
+
+        pub async fn drop_schema(self) {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA {} CASCADE",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("drop schema");
+        }
+    }
+}
+
+fn bench_redeem(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut stores: Vec<(&str, AnyStore)> = rt.block_on(async {
+        vec![
+            (
+                "sqlite_memory",
+                AnyStore::Sqlite(SqliteStore::in_memory().await.expect("memory")),
+            ),
+            (
+                "sqlite_file",
+                AnyStore::Sqlite(
+                    SqliteStore::open(dir.path().join("b.db"))
+                        .await
+                        .expect("file"),
+                ),
+            ),
+        ]
+    });
+    #[cfg(feature = "postgres")]
+    let schema = pg::url().map(|url| rt.block_on(pg::Schema::create(&url)));
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = &schema {
+        use onboarding_token::store::postgres::RedeemStrategy;
+        rt.block_on(async {
+            let conditional = schema.store(RedeemStrategy::ConditionalUpdate).await;
+            let locked = conditional
+                .clone()
+                .with_redeem_strategy(RedeemStrategy::LockedTransaction);
+            stores.push(("postgres_conditional", AnyStore::Postgres(conditional)));
+            stores.push(("postgres_locked", AnyStore::Postgres(locked)));
+        });
+    }
+    let fx = Arc::new(Fx::new());
+
+    let mut group = c.benchmark_group("redeem");
+    for (name, store) in &stores {
+        let token = fx.token(UsageLimit::Unlimited);
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    match store {
+                        AnyStore::Sqlite(s) => {
+                            s.insert(token.clone()).await.ok();
+                            redeem_sequential(s, &fx, &token, iters).await
+                        }
+                        #[cfg(feature = "postgres")]
+                        AnyStore::Postgres(s) => {
+                            s.insert(token.clone()).await.ok();
+                            redeem_sequential(s, &fx, &token, iters).await
+                        }
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("redeem_16_clients");
+    for (name, store) in &stores {
+        for (shape, count) in [("hot", 1), ("spread", 16)] {
+            let tokens: Vec<Token> = (0..count)
+                .map(|_| fx.token(UsageLimit::Unlimited))
+                .collect();
+            group.bench_function(
+                BenchmarkId::from_parameter(format!("{name}_{shape}")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        rt.block_on(async {
+                            match store {
+                                AnyStore::Sqlite(s) => {
+                                    s.insert_batch(tokens.clone()).await.ok();
+                                    redeem_concurrent(
+                                        Arc::new(s.clone()),
+                                        Arc::clone(&fx),
+                                        &tokens,
+                                        iters,
+                                    )
+                                    .await
+                                }
+                                #[cfg(feature = "postgres")]
+                                AnyStore::Postgres(s) => {
+                                    s.insert_batch(tokens.clone()).await.ok();
+                                    redeem_concurrent(
+                                        Arc::new(s.clone()),
+                                        Arc::clone(&fx),
+                                        &tokens,
+                                        iters,
+                                    )
+                                    .await
+                                }
+                            }
+                        })
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+    stores.clear();
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = schema {
+        rt.block_on(schema.drop_schema());
+    }
+}
+
+fn bench_batch(c: &mut Criterion) {
+    const N: usize = 100_000;
+    let rt = runtime();
+    let fx = Fx::new();
+    let batches = |iters: u64| -> Vec<Vec<Token>> {
+        (0..iters)
+            .map(|_| {
+                let batch = BatchId::generate(&mut SystemRng::default());
+                let template = fx.token(UsageLimit::Once);
+                (0..N)
+                    .map(|_| {
+                        let mut parts = template.clone().into_parts();
+                        parts.id = TokenId::generate(&mut SystemRng::default());
+                        parts.batch = Some(batch);
+                        Token::from_parts(parts).expect("valid")
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let mut group = c.benchmark_group("batch_100k");
+    group.sample_size(10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = rt
+        .block_on(SqliteStore::open(dir.path().join("batch.db")))
+        .expect("open");
+    group.bench_function(BenchmarkId::from_parameter("sqlite_file"), |b| {
+        b.iter_custom(|iters| {
+            let batches = batches(iters);
+            rt.block_on(async {
+                let start = Instant::now();
+                for batch in batches {
+                    sqlite.insert_batch(batch).await.expect("batch");
+                }
+                start.elapsed()
+            })
+        })
+    });
+    #[cfg(feature = "postgres")]
+    if let Some(url) = pg::url() {
+        use onboarding_token::store::postgres::RedeemStrategy;
+        let schema = rt.block_on(pg::Schema::create(&url));
+        let store = rt.block_on(schema.store(RedeemStrategy::default()));
+        group.bench_function(BenchmarkId::from_parameter("postgres"), |b| {
+            b.iter_custom(|iters| {
+                let batches = batches(iters);
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for batch in batches {
+                        store.insert_batch(batch).await.expect("batch");
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        drop(store);
+        rt.block_on(schema.drop_schema());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_redeem, bench_batch);
+criterion_main!(benches);
