@@ -34,6 +34,8 @@ const STORE_TOKENS: usize = 100_000;
 
 /// New devices per unlimited token before `redeem_memory` moves on to the next token, so
 /// every redemption consumes and the token's device index stays the size of a large site.
+/// Also the size of a device pool: device `i % POOL` redeeming token `i / POOL` is new to
+/// that token, and a pool of recently parsed ids sits in cache as a server's request does.
 const DEVICES_PER_TOKEN: usize = 1_000;
 
 /// Polls a future that is ready at once (every `MemoryStore` future is).
@@ -144,32 +146,6 @@ impl Fixture {
     }
 }
 
-/// Device ids are made this many at a time, untimed, right before the batch that uses them,
-/// so each redemption finds its device id in cache, as a server does right after parsing
-/// the request (a pre-built list of millions would add a cache miss per redemption).
-const BATCH: u64 = 1_000;
-
-/// Calls `redeem(i, device)` for `i` in `0..iters`, each with a new device, and returns the
-/// time spent in the calls only.
-fn timed_batches(
-    devices: &Devices,
-    iters: u64,
-    mut redeem: impl FnMut(u64, &DeviceId),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut done = 0;
-    while done < iters {
-        let batch = devices.take(BATCH.min(iters - done));
-        let start = Instant::now();
-        for device in &batch {
-            redeem(done, device);
-            done += 1;
-        }
-        total += start.elapsed();
-    }
-    total
-}
-
 /// The same token with its last character changed: well formed, wrong tag.
 fn forge(token: &TokenString) -> String {
     let mut forged = token.expose_secret().to_owned();
@@ -214,34 +190,39 @@ fn hot_path(c: &mut Criterion) {
         })
     });
 
-    // Every iteration is a new device, so every redemption consumes; after
-    // DEVICES_PER_TOKEN devices the next of the 100,000 unlimited tokens takes over (token 0
-    // stays fresh for the other benches).
-    let redeemed = Cell::new(DEVICES_PER_TOKEN as u64);
+    // Every redemption consumes: device `n % POOL` redeems unlimited token `n / POOL` (of
+    // the 100,000; token 0 stays fresh for the other benches), so each token gets
+    // DEVICES_PER_TOKEN new devices and then the next token takes over.
+    let pool = fx.devices.take(DEVICES_PER_TOKEN as u64);
+    let redeemed = Cell::new(DEVICES_PER_TOKEN);
     group.bench_function("redeem_memory", |b| {
         b.iter_custom(|iters| {
             let first = redeemed.get();
-            redeemed.set(first + iters);
-            timed_batches(&fx.devices, iters, |i, device| {
-                let n = (first + i) as usize;
+            redeemed.set(first + iters as usize);
+            let start = Instant::now();
+            for n in first..first + iters as usize {
                 let token = &unlimited[1 + (n / DEVICES_PER_TOKEN) % (STORE_TOKENS - 1)];
+                let device = &pool[n % DEVICES_PER_TOKEN];
                 let enrollment = ready(service.redeem(black_box(token.expose_secret()), device));
                 black_box(enrollment.expect("redeems"));
-            })
+            }
+            start.elapsed()
         })
     });
 
-    // Fresh single-use tokens in a fresh store, each redeemed once by a new device.
+    // Fresh single-use tokens in a fresh store, each redeemed once (by a device of the pool:
+    // every token is new to it).
     group.bench_function("redeem_single_use", |b| {
         b.iter_custom(|iters| {
             let store = MemoryStore::with_capacity(iters as usize);
             let tokens = fx.mint(&store, iters as usize, UsageLimit::Once);
             let service = fx.service(store);
-            timed_batches(&fx.devices, iters, |i, device| {
-                let token = tokens[i as usize].expose_secret();
-                let enrollment = ready(service.redeem(black_box(token), device));
+            let start = Instant::now();
+            for (token, device) in tokens.iter().zip(pool.iter().cycle()) {
+                let enrollment = ready(service.redeem(black_box(token.expose_secret()), device));
                 black_box(enrollment.expect("redeems"));
-            })
+            }
+            start.elapsed()
         })
     });
 
@@ -382,12 +363,12 @@ fn threads(c: &mut Criterion) {
                     let work: Vec<_> = (0..n)
                         .map(|k| {
                             let tokens = fx.mint_spec(&store, per, &spec_for(k));
-                            (tokens, fx.devices.take(per as u64))
+                            (tokens, fx.devices.take(DEVICES_PER_TOKEN as u64))
                         })
                         .collect();
                     let service = fx.service(store);
-                    parallel(&work, n, |(tokens, devices)| {
-                        for (token, device) in tokens.iter().zip(devices) {
+                    parallel(&work, n, |(tokens, pool)| {
+                        for (token, device) in tokens.iter().zip(pool.iter().cycle()) {
                             let e = ready(service.redeem(black_box(token.expose_secret()), device));
                             black_box(e.expect("redeems"));
                         }
@@ -408,11 +389,15 @@ fn threads(c: &mut Criterion) {
                     per.div_ceil(DEVICES_PER_TOKEN),
                     UsageLimit::Unlimited,
                 );
-                let work: Vec<_> = (0..n).map(|_| fx.devices.take(per as u64)).collect();
+                // One pool per thread: the threads' devices differ, so all redemptions consume.
+                let work: Vec<_> = (0..n)
+                    .map(|_| fx.devices.take(DEVICES_PER_TOKEN as u64))
+                    .collect();
                 let service = fx.service(store);
-                parallel(&work, n, |devices| {
-                    for (i, device) in devices.iter().enumerate() {
+                parallel(&work, n, |pool| {
+                    for i in 0..per {
                         let token = tokens[i / DEVICES_PER_TOKEN].expose_secret();
+                        let device = &pool[i % DEVICES_PER_TOKEN];
                         let e = ready(service.redeem(black_box(token), device));
                         black_box(e.expect("redeems"));
                     }

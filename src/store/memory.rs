@@ -4,14 +4,16 @@
 //!
 //! Tokens are spread over independently locked shards by a mix of their id. Each shard keeps
 //! its records densely in fixed-size chunks and finds them through an open-addressing table
-//! of 8-byte slots, so a token costs its record plus about 17 bytes of table at any size,
-//! instead of a hash map bucket sized for the whole record. Records are never removed, so
-//! positions are stable and the table needs no tombstones.
+//! of 8-byte slots (at most three quarters full), so a token costs its record plus 11 to 22
+//! bytes of table, instead of a hash map bucket sized for the whole record (which, at half
+//! load, doubled the cost of a token). Records are never removed, so positions are stable
+//! and the table needs no tombstones.
 //!
-//! A token's redemptions are a list in redemption order. Once a token has more than
-//! 16 of them, the shard keeps a side index from a keyed SipHash of each
-//! device id to its position, so the replay check stays O(1) for unlimited tokens and costs
-//! one hash per redemption; tokens with few redemptions (nearly all) pay for no index.
+//! A token's redemptions are a list in redemption order, allocated at their exact size for
+//! small usage limits. Once a token has more than 16 of them, the shard keeps a side index
+//! (the same kind of table) from a keyed SipHash of each device id to its position, so the
+//! replay check stays O(1) for unlimited tokens and costs one hash per redemption; tokens
+//! with few redemptions (nearly all) pay for no index.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -272,7 +274,8 @@ const SHARD_FULL: Full = Full {
 /// persisted; use it for tests, single-process tools, or in front of nothing at all.
 ///
 /// A redemption allocates nothing beyond the record it keeps (a single-use token keeps
-/// exactly one), and a stored token without metadata costs about 240 bytes.
+/// exactly one), and a stored token without metadata or policies costs about 235 bytes
+/// of heap (16 more per policy); see `BENCHMARKS.md`.
 ///
 /// ```
 /// use onboarding_token::{MemoryStore, Keyring, Onboarding, SigningKey};
