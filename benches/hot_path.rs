@@ -3,6 +3,7 @@
 //! Group `hot_path` (ids read by scripts, see BENCHMARKS.md):
 //! `floor_decode_verify`, `redeem_memory`, `redeem_single_use`, `reject_forged`,
 //! `verify_only`, `issue_memory`, `jsonwebtoken_hs256`.
+//! Group `floor_parts`: the floor's decode and tag check apart, and two SHA-256 compressions.
 //! Group `device_index`: an unlimited token that 100,000 devices already redeemed.
 //! Group `threads`: one thread against two, on distinct tokens and on one hot token.
 //!
@@ -146,6 +147,15 @@ impl Fixture {
     }
 }
 
+/// The strings as a server holds them: text out of a request, as the floor's input is
+/// (`TokenString::expose_secret` checks UTF-8 on every call, which is no part of redeeming).
+fn texts(tokens: &[TokenString]) -> Vec<String> {
+    tokens
+        .iter()
+        .map(|t| t.expose_secret().to_owned())
+        .collect()
+}
+
 /// The same token with its last character changed: well formed, wrong tag.
 fn forge(token: &TokenString) -> String {
     let mut forged = token.expose_secret().to_owned();
@@ -194,6 +204,7 @@ fn hot_path(c: &mut Criterion) {
     // the 100,000; token 0 stays fresh for the other benches), so each token gets
     // DEVICES_PER_TOKEN new devices and then the next token takes over.
     let pool = fx.devices.take(DEVICES_PER_TOKEN as u64);
+    let strings = texts(&unlimited);
     let redeemed = Cell::new(DEVICES_PER_TOKEN);
     group.bench_function("redeem_memory", |b| {
         b.iter_custom(|iters| {
@@ -201,9 +212,9 @@ fn hot_path(c: &mut Criterion) {
             redeemed.set(first + iters as usize);
             let start = Instant::now();
             for n in first..first + iters as usize {
-                let token = &unlimited[1 + (n / DEVICES_PER_TOKEN) % (STORE_TOKENS - 1)];
+                let token = strings[1 + (n / DEVICES_PER_TOKEN) % (STORE_TOKENS - 1)].as_str();
                 let device = &pool[n % DEVICES_PER_TOKEN];
-                let enrollment = ready(service.redeem(black_box(token.expose_secret()), device));
+                let enrollment = ready(service.redeem(black_box(token), device));
                 black_box(enrollment.expect("redeems"));
             }
             start.elapsed()
@@ -215,11 +226,11 @@ fn hot_path(c: &mut Criterion) {
     group.bench_function("redeem_single_use", |b| {
         b.iter_custom(|iters| {
             let store = MemoryStore::with_capacity(iters as usize);
-            let tokens = fx.mint(&store, iters as usize, UsageLimit::Once);
+            let tokens = texts(&fx.mint(&store, iters as usize, UsageLimit::Once));
             let service = fx.service(store);
             let start = Instant::now();
             for (token, device) in tokens.iter().zip(pool.iter().cycle()) {
-                let enrollment = ready(service.redeem(black_box(token.expose_secret()), device));
+                let enrollment = ready(service.redeem(black_box(token), device));
                 black_box(enrollment.expect("redeems"));
             }
             start.elapsed()
@@ -280,6 +291,51 @@ fn hot_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// The floor taken apart: its two halves, and the least work HMAC-SHA256 can do (two
+/// SHA-256 compressions), which is what the crate's own tag check does.
+fn floor_parts(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let store = MemoryStore::new();
+    let token = fx.mint(&store, 1, UsageLimit::Once).remove(0);
+    let text = token.expose_secret();
+    let mut group = c.benchmark_group("floor_parts");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("base64ct_decode", |b| {
+        b.iter(|| {
+            let mut payload = [0u8; 36];
+            let ok =
+                Base64UrlUnpadded::decode(&black_box(text).as_bytes()[5..], &mut payload).is_ok();
+            (ok, payload)
+        })
+    });
+    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&fx.secret).expect("any key length");
+    let signed = [7u8; 20];
+    let tag = [1u8; 16];
+    group.bench_function("hmac_crate_verify", |b| {
+        b.iter(|| {
+            let mut mac = keyed.clone();
+            mac.update(b"obt1");
+            mac.update(black_box(&signed));
+            mac.verify_truncated_left(black_box(&tag)).is_ok()
+        })
+    });
+    let state = [0x6a09_e667u32; 8];
+    group.bench_function("sha256_two_compressions", |b| {
+        b.iter(|| {
+            let mut inner = black_box(state);
+            sha2::block_api::compress256(&mut inner, &[black_box([3u8; 64])]);
+            let mut block = [0u8; 64];
+            for (out, word) in block.chunks_exact_mut(4).zip(inner) {
+                out.copy_from_slice(&word.to_be_bytes());
+            }
+            let mut outer = black_box(state);
+            sha2::block_api::compress256(&mut outer, &[block]);
+            outer
+        })
+    });
+    group.finish();
+}
+
 /// One unlimited token already redeemed by 100,000 devices, redeemed by more new ones:
 /// the replay check's index no longer fits in the core's caches.
 fn large_index(c: &mut Criterion) {
@@ -296,9 +352,10 @@ fn large_index(c: &mut Criterion) {
                 ready(service.redeem(token.expose_secret(), &device)).expect("redeems");
             }
             let devices = fx.devices.take(iters);
+            let text = token.expose_secret();
             let start = Instant::now();
             for device in &devices {
-                let e = ready(service.redeem(black_box(token.expose_secret()), device));
+                let e = ready(service.redeem(black_box(text), device));
                 black_box(e.expect("redeems"));
             }
             start.elapsed()
@@ -362,14 +419,14 @@ fn threads(c: &mut Criterion) {
                     let store = MemoryStore::with_capacity(per * n);
                     let work: Vec<_> = (0..n)
                         .map(|k| {
-                            let tokens = fx.mint_spec(&store, per, &spec_for(k));
+                            let tokens = texts(&fx.mint_spec(&store, per, &spec_for(k)));
                             (tokens, fx.devices.take(DEVICES_PER_TOKEN as u64))
                         })
                         .collect();
                     let service = fx.service(store);
                     parallel(&work, n, |(tokens, pool)| {
                         for (token, device) in tokens.iter().zip(pool.iter().cycle()) {
-                            let e = ready(service.redeem(black_box(token.expose_secret()), device));
+                            let e = ready(service.redeem(black_box(token), device));
                             black_box(e.expect("redeems"));
                         }
                     })
@@ -384,11 +441,11 @@ fn threads(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let per = (iters as usize).div_ceil(n);
                 let store = MemoryStore::new();
-                let tokens = fx.mint(
+                let tokens = texts(&fx.mint(
                     &store,
                     per.div_ceil(DEVICES_PER_TOKEN),
                     UsageLimit::Unlimited,
-                );
+                ));
                 // One pool per thread: the threads' devices differ, so all redemptions consume.
                 let work: Vec<_> = (0..n)
                     .map(|_| fx.devices.take(DEVICES_PER_TOKEN as u64))
@@ -396,7 +453,7 @@ fn threads(c: &mut Criterion) {
                 let service = fx.service(store);
                 parallel(&work, n, |pool| {
                     for i in 0..per {
-                        let token = tokens[i / DEVICES_PER_TOKEN].expose_secret();
+                        let token = tokens[i / DEVICES_PER_TOKEN].as_str();
                         let device = &pool[i % DEVICES_PER_TOKEN];
                         let e = ready(service.redeem(black_box(token), device));
                         black_box(e.expect("redeems"));
@@ -408,5 +465,5 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hot_path, large_index, threads);
+criterion_group!(benches, hot_path, floor_parts, large_index, threads);
 criterion_main!(benches);

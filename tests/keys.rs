@@ -358,7 +358,63 @@ fn import_refuses_duplicate_key_ids() {
     ));
 }
 
+/// The tag a token string carries, decoded from its body.
+fn carried_tag(token: &TokenString) -> [u8; 16] {
+    let mut payload = [0u8; 36];
+    Base64UrlUnpadded::decode(&token.expose_secret()[5..], &mut payload).unwrap();
+    payload[20..].try_into().unwrap()
+}
+
+/// HMAC-SHA256 from the `hmac` crate over what a token signs, cut to 128 bits.
+fn reference_tag(secret: &[u8; 32], key_id: KeyId, token_id: TokenId) -> [u8; 16] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).unwrap();
+    mac.update(b"obt1");
+    mac.update(key_id.as_bytes());
+    mac.update(token_id.as_bytes());
+    mac.finalize().into_bytes()[..16].try_into().unwrap()
+}
+
+/// RFC 4231 keys are not 32 bytes and its messages are not ours, so the known answer is
+/// for this construction: HMAC-SHA256(key = 0x00..0x1f, "obt1" || 01020304 || 0x10 x 16).
+#[test]
+fn tags_match_a_known_answer() {
+    let secret: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let key = SigningKey::from_bytes(KeyId::from_bytes([1, 2, 3, 4]), &secret);
+    let token = key.sign(&TokenId::from_bytes([0x10; 16]));
+    let expected = reference_tag(&secret, key.id(), token.token_id());
+    assert_eq!(carried_tag(&token), expected);
+    // Pinned, so that a change to both implementations at once is still caught.
+    let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, KNOWN_TAG_HEX);
+}
+
+/// Computed independently, with Python's `hmac` module.
+const KNOWN_TAG_HEX: &str = "066e81d633a24bb667811690e11d3679";
+
 proptest! {
+    /// Tags are HMAC-SHA256 as the `hmac` crate computes it, for any key and token id;
+    /// one flipped bit anywhere in the tag fails verification.
+    #[test]
+    fn tags_are_hmac_sha256_and_every_tag_bit_matters(
+        secret in prop::array::uniform32(any::<u8>()),
+        key_id in prop::array::uniform4(any::<u8>()),
+        token_id in prop::array::uniform16(any::<u8>()),
+        flip in 0usize..128,
+    ) {
+        let key = SigningKey::from_bytes(KeyId::from_bytes(key_id), &secret);
+        let id = TokenId::from_bytes(token_id);
+        let token = key.sign(&id);
+        prop_assert_eq!(carried_tag(&token), reference_tag(&secret, key.id(), id));
+        let ring = Keyring::new(key);
+        prop_assert_eq!(ring.verify_str(token.expose_secret()).unwrap().token_id(), id);
+
+        let mut payload = [0u8; 36];
+        Base64UrlUnpadded::decode(&token.expose_secret()[5..], &mut payload).unwrap();
+        payload[20 + flip / 8] ^= 1 << (flip % 8);
+        let forged = format!("obt1_{}", Base64UrlUnpadded::encode_string(&payload));
+        prop_assert_eq!(ring.verify_str(&forged).unwrap_err(), Rejection::BadSignature);
+    }
     /// Any keyring survives export and import: same keys, same roles, same strings.
     #[test]
     fn export_import_round_trips_random_keyrings(
