@@ -40,9 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let e = service.redeem(token, &DeviceId::new(serial)?).await?;
         println!(
             "{serial}: enrolled into {}/{} with policies [{}], use {} of {}, replay={}",
-            e.organization,
-            e.group,
-            e.policies
+            e.organization(),
+            e.group(),
+            e.policies()
                 .iter()
                 .map(PolicyId::as_str)
                 .collect::<Vec<_>>()

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::name::{DeviceId, OrgId};
-use crate::policy::{GroupId, PolicyId};
+use crate::policy::{Assignment, GroupId, PolicyId};
 use crate::rules::Decision;
 use crate::token::{Metadata, Token, TokenId, UsageLimit};
 
@@ -21,20 +21,18 @@ pub struct Redemption {
 
 /// The result of a redemption: where the device enrolls and what it gets.
 ///
-/// The host application places the device in `group`, applies `policies`, and may use
-/// `metadata`. When `replay` is true, the same device had already redeemed this token
+/// The host application places the device in [`group`](Enrollment::group), applies
+/// [`policies`](Enrollment::policies), and may use `metadata`. When `replay` is true, the same device had already redeemed this token
 /// (for example it retried after a network failure); nothing was consumed, and the
 /// enrollment is the original one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrollment {
     /// The token redeemed.
     pub token_id: TokenId,
-    /// The organization the device enrolls into.
-    pub organization: OrgId,
-    /// The device group.
-    pub group: GroupId,
-    /// The policies to apply.
-    pub policies: Arc<[PolicyId]>,
+    /// The organization, device group and policies (shared with the token's record;
+    /// serialized as the fields `organization`, `group` and `policies`).
+    #[serde(flatten)]
+    pub assignment: Arc<Assignment>,
     /// The admin's metadata.
     pub metadata: Metadata,
     /// Uses after this redemption.
@@ -56,15 +54,28 @@ impl Enrollment {
         };
         Self {
             token_id: token.id(),
-            organization: token.organization().clone(),
-            group: token.group().clone(),
-            policies: Arc::clone(token.policies_shared()),
+            assignment: Arc::clone(token.assignment()),
             metadata: token.metadata().clone(),
             uses: token.uses(),
             limit: token.usage_limit(),
             replay,
             redeemed_at,
         }
+    }
+
+    /// The organization the device enrolls into.
+    pub fn organization(&self) -> &OrgId {
+        self.assignment.organization()
+    }
+
+    /// The device group to place the device in.
+    pub fn group(&self) -> &GroupId {
+        self.assignment.group()
+    }
+
+    /// The policies to apply.
+    pub fn policies(&self) -> &[PolicyId] {
+        self.assignment.policies()
     }
 
     /// Uses left after this redemption, or `None` when unlimited.

@@ -17,7 +17,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`token`] | [`Token`] record, [`TokenId`], [`UsageLimit`], [`Validity`], [`Status`], [`TokenSpec`] |
-//! | [`policy`] | [`DeviceGroup`], [`Policy`] and their ids |
+//! | [`policy`] | [`DeviceGroup`], [`Policy`], their ids, and the [`Assignment`] a token carries |
 //! | [`codec`] | string form: parse → [`UnverifiedToken`] → verify → [`VerifiedToken`] |
 //! | [`keys`] | [`SigningKey`], [`KeyId`], [`Keyring`] (rotation) |
 //! | [`rules`] | the redemption decision, one pure function |
@@ -47,7 +47,7 @@
 //!
 //! // A device redeems it.
 //! let enrollment = service.redeem(text, &DeviceId::new("SN-0001")?).await?;
-//! assert_eq!(enrollment.group.as_str(), "emea/berlin");
+//! assert_eq!(enrollment.group().as_str(), "emea/berlin");
 //! assert_eq!(enrollment.remaining(), Some(1));
 //!
 //! // A forged token is rejected before any store access, with a uniform device message.
@@ -102,7 +102,7 @@ pub use name::{DeviceId, InvalidName, NameProblem, OrgId};
 pub use payload::{
     EnrollmentUrl, ExtractError, PayloadConfig, PayloadFormat, SecretText, TokenText, extract_token,
 };
-pub use policy::{DeviceGroup, GroupId, Policy, PolicyId};
+pub use policy::{Assignment, DeviceGroup, GroupId, Policy, PolicyId};
 #[cfg(feature = "qr")]
 pub use qr::{EcLevel, Qr, QrError};
 pub use rules::Leeway;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::name::{Grammar, name_type, plain_char};
+use crate::name::{Grammar, OrgId, name_type, plain_char};
 
 name_type!(
     /// Identifies a device group, possibly as a hierarchical path such as `emea/berlin`.
@@ -119,5 +119,67 @@ impl Policy {
     pub fn with_version(mut self, version: u32) -> Self {
         self.version = version;
         self
+    }
+}
+
+/// Where a token's devices enroll and what they get: the organization, the device group and
+/// the policies.
+///
+/// One value is shared (behind an `Arc`) by every token issued from the same
+/// [`TokenSpec`](crate::TokenSpec), so a batch of 10,000 tokens keeps these names once, and
+/// an [`Enrollment`](crate::Enrollment) takes it with one reference count instead of
+/// copying three.
+///
+/// ```
+/// use onboarding_token::{Assignment, GroupId, OrgId, PolicyId};
+/// let assignment = Assignment::new(
+///     OrgId::new("acme").unwrap(),
+///     GroupId::new("emea/berlin").unwrap(),
+///     [PolicyId::new("wifi-corp").unwrap()],
+/// );
+/// assert_eq!(assignment.group().as_str(), "emea/berlin");
+/// assert_eq!(assignment.policies().len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Assignment {
+    organization: OrgId,
+    group: GroupId,
+    #[serde(default)]
+    policies: Box<[PolicyId]>,
+}
+
+impl Assignment {
+    /// An assignment. The limits on policies (at most
+    /// [`MAX_POLICIES`](crate::token::MAX_POLICIES), no duplicates) are checked when a
+    /// token is built from it.
+    pub fn new(
+        organization: OrgId,
+        group: GroupId,
+        policies: impl IntoIterator<Item = PolicyId>,
+    ) -> Self {
+        Self {
+            organization,
+            group,
+            policies: policies.into_iter().collect(),
+        }
+    }
+
+    /// The organization devices enroll into.
+    pub fn organization(&self) -> &OrgId {
+        &self.organization
+    }
+
+    /// The device group enrolled devices join.
+    pub fn group(&self) -> &GroupId {
+        &self.group
+    }
+
+    /// The policies applied to enrolled devices.
+    pub fn policies(&self) -> &[PolicyId] {
+        &self.policies
+    }
+
+    pub(crate) fn set_policies(&mut self, policies: impl IntoIterator<Item = PolicyId>) {
+        self.policies = policies.into_iter().collect();
     }
 }

@@ -50,7 +50,7 @@ pub struct IssuedBatch {
 ///
 /// let device = DeviceId::new("SN-42").unwrap();
 /// let enrollment = service.redeem(issued.secret.expose_secret(), &device).await.unwrap();
-/// assert_eq!(enrollment.group.as_str(), "sales");
+/// assert_eq!(enrollment.group().as_str(), "sales");
 /// assert!(!enrollment.replay);
 /// # });
 /// ```

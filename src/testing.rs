@@ -530,12 +530,12 @@ fn rejected(result: Result<Enrollment, RedeemError>, what: &str) -> Rejection {
 fn assert_enrollment_matches(e: &Enrollment, token: &Token, what: &str) {
     assert_eq!(e.token_id, token.id(), "{what}: enrollment token id");
     assert_eq!(
-        &e.organization,
+        e.organization(),
         token.organization(),
         "{what}: organization"
     );
-    assert_eq!(&e.group, token.group(), "{what}: group");
-    assert_eq!(&*e.policies, token.policies(), "{what}: policies");
+    assert_eq!(e.group(), token.group(), "{what}: group");
+    assert_eq!(e.policies(), token.policies(), "{what}: policies");
     assert_eq!(&e.metadata, token.metadata(), "{what}: metadata");
     assert_eq!(e.limit, token.usage_limit(), "{what}: usage limit");
 }

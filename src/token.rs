@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyId;
 use crate::name::{InvalidName, OrgId, shared_empty};
-use crate::policy::{GroupId, PolicyId};
+use crate::policy::{Assignment, GroupId, PolicyId};
 
 /// An id string could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -528,9 +528,8 @@ pub enum SpecError {
 pub struct Token {
     id: TokenId,
     key_id: KeyId,
-    organization: OrgId,
-    group: GroupId,
-    policies: Arc<[PolicyId]>,
+    /// Organization, group and policies, shared with every token of the same specification.
+    assignment: Arc<Assignment>,
     usage_limit: UsageLimit,
     uses: u64,
     validity: Validity,
@@ -628,9 +627,11 @@ impl Token {
         Ok(Self {
             id: parts.id,
             key_id: parts.key_id,
-            organization: parts.organization,
-            group: parts.group,
-            policies: parts.policies.into(),
+            assignment: Arc::new(Assignment::new(
+                parts.organization,
+                parts.group,
+                parts.policies,
+            )),
             usage_limit: parts.usage_limit,
             uses: parts.uses,
             validity: parts.validity,
@@ -644,12 +645,13 @@ impl Token {
 
     /// Takes the record apart.
     pub fn into_parts(self) -> TokenParts {
+        let assignment = Arc::unwrap_or_clone(self.assignment);
         TokenParts {
             id: self.id,
             key_id: self.key_id,
-            organization: self.organization,
-            group: self.group,
-            policies: self.policies.to_vec(),
+            organization: assignment.organization().clone(),
+            group: assignment.group().clone(),
+            policies: assignment.policies().to_vec(),
             usage_limit: self.usage_limit,
             uses: self.uses,
             validity: self.validity,
@@ -671,19 +673,20 @@ impl Token {
     }
     /// The organization devices enroll into.
     pub fn organization(&self) -> &OrgId {
-        &self.organization
+        self.assignment.organization()
     }
     /// The device group enrolled devices join.
     pub fn group(&self) -> &GroupId {
-        &self.group
+        self.assignment.group()
     }
     /// The policies applied to enrolled devices.
     pub fn policies(&self) -> &[PolicyId] {
-        &self.policies
+        self.assignment.policies()
     }
-    /// The policies as a shared slice (cheap to clone).
-    pub fn policies_shared(&self) -> &Arc<[PolicyId]> {
-        &self.policies
+    /// Organization, group and policies together, shared with the other tokens of the same
+    /// specification (cheap to clone).
+    pub fn assignment(&self) -> &Arc<Assignment> {
+        &self.assignment
     }
     /// The usage limit.
     pub fn usage_limit(&self) -> UsageLimit {
@@ -807,10 +810,9 @@ mod duration_seconds {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSpec {
-    organization: OrgId,
-    group: GroupId,
-    #[serde(default)]
-    policies: Vec<PolicyId>,
+    /// Shared by clones of the specification and by every token built from them.
+    #[serde(flatten)]
+    assignment: Arc<Assignment>,
     #[serde(default)]
     usage_limit: UsageLimit,
     #[serde(default)]
@@ -827,9 +829,7 @@ impl TokenSpec {
     /// A single-use token for `group` in `organization`, expiring after the default lifetime.
     pub fn new(organization: OrgId, group: GroupId) -> Self {
         Self {
-            organization,
-            group,
-            policies: Vec::new(),
+            assignment: Arc::new(Assignment::new(organization, group, [])),
             usage_limit: UsageLimit::Once,
             not_before: None,
             expiry: ExpirySpec::Default,
@@ -840,7 +840,7 @@ impl TokenSpec {
 
     /// The policies to apply.
     pub fn with_policies(mut self, policies: impl IntoIterator<Item = PolicyId>) -> Self {
-        self.policies = policies.into_iter().collect();
+        Arc::make_mut(&mut self.assignment).set_policies(policies);
         self
     }
     /// How many devices may use it.
@@ -871,15 +871,19 @@ impl TokenSpec {
 
     /// The organization.
     pub fn organization(&self) -> &OrgId {
-        &self.organization
+        self.assignment.organization()
     }
     /// The group.
     pub fn group(&self) -> &GroupId {
-        &self.group
+        self.assignment.group()
     }
     /// The policies.
     pub fn policies(&self) -> &[PolicyId] {
-        &self.policies
+        self.assignment.policies()
+    }
+    /// Organization, group and policies together.
+    pub fn assignment(&self) -> &Arc<Assignment> {
+        &self.assignment
     }
     /// The usage limit.
     pub fn usage_limit(&self) -> UsageLimit {
@@ -891,7 +895,7 @@ impl TokenSpec {
     /// The window's edges are kept to the microsecond (rounded down), as every store keeps
     /// them, so a window behaves the same on every backend.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<Validity, SpecError> {
-        check_policies(&self.policies)?;
+        check_policies(self.assignment.policies())?;
         if self.description.len() > MAX_DESCRIPTION {
             return Err(SpecError::DescriptionTooLong {
                 max: MAX_DESCRIPTION,
@@ -946,9 +950,7 @@ impl TokenSpec {
         Ok(Token {
             id,
             key_id,
-            organization: self.organization,
-            group: self.group,
-            policies: self.policies.into(),
+            assignment: self.assignment,
             usage_limit: self.usage_limit,
             uses: 0,
             validity,

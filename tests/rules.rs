@@ -518,9 +518,9 @@ fn redeem_in_place_builds_the_enrollment() {
     assert_eq!(decision, Decision::Consume { uses_after: 1 });
     assert_eq!(token.uses(), 1);
     assert_eq!(e.token_id, token.id());
-    assert_eq!(e.organization.as_str(), "acme");
-    assert_eq!(e.group.as_str(), "emea/berlin");
-    assert_eq!(&*e.policies, &[PolicyId::new("wifi").unwrap()]);
+    assert_eq!(e.organization().as_str(), "acme");
+    assert_eq!(e.group().as_str(), "emea/berlin");
+    assert_eq!(e.policies(), &[PolicyId::new("wifi").unwrap()]);
     assert_eq!(e.metadata.get("site"), Some("b"));
     assert_eq!((e.uses, e.limit), (1, UsageLimit::limited(3).unwrap()));
     assert_eq!(e.remaining(), Some(2));

@@ -93,9 +93,9 @@ async fn issue_redeem_replay_exhausted_flow() {
 
     let e1 = service.redeem(text, &dev("SN-1")).await.unwrap();
     assert_eq!(e1.token_id, issued.token.id());
-    assert_eq!(e1.organization, org("acme"));
-    assert_eq!(e1.group, group("emea/berlin"));
-    assert_eq!(&*e1.policies, &[policy("wifi"), policy("vpn")]);
+    assert_eq!(*e1.organization(), org("acme"));
+    assert_eq!(*e1.group(), group("emea/berlin"));
+    assert_eq!(e1.policies(), &[policy("wifi"), policy("vpn")]);
     assert_eq!(e1.metadata.get("site"), Some("mitte"));
     assert_eq!((e1.uses, e1.remaining(), e1.replay), (1, Some(1), false));
     assert_eq!(e1.redeemed_at, t0());
@@ -112,7 +112,7 @@ async fn issue_redeem_replay_exhausted_flow() {
     assert_eq!(again.redeemed_at, t0());
     assert_eq!(again.uses, 2);
     assert_eq!(again.metadata, e1.metadata);
-    assert_eq!(again.group, e1.group);
+    assert_eq!(again.group(), e1.group());
 
     let err = service.redeem(text, &dev("SN-3")).await.unwrap_err();
     assert_eq!(rejection(&err), &Rejection::Exhausted { limit: 2 });
@@ -392,7 +392,7 @@ async fn issue_batch_keeps_spec_order_and_tags_every_token() {
             .redeem(i.secret.expose_secret(), &dev("d"))
             .await
             .unwrap();
-        assert_eq!(e.group.as_str(), g);
+        assert_eq!(e.group().as_str(), g);
     }
 }
 
@@ -1296,4 +1296,71 @@ async fn expiries_near_the_end_of_time_are_refused_or_kept_without_panicking() {
         .await
         .unwrap();
     assert_eq!(listed.tokens.len(), 1);
+}
+
+/// Tokens issued from one specification keep one assignment between them, in the store and
+/// in every enrollment; a specification changed after cloning does not touch the others.
+#[tokio::test]
+async fn a_batch_shares_one_assignment_and_enrollments_take_it() {
+    use std::sync::Arc;
+    let (service, _) = setup();
+    let base = spec("acme", "emea/berlin").with_policies([policy("wifi")]);
+    let batch = service.issue_many(base.clone(), 3).await.unwrap();
+    let first = batch.tokens[0].token.assignment();
+    assert!(
+        batch
+            .tokens
+            .iter()
+            .all(|i| Arc::ptr_eq(i.token.assignment(), first))
+    );
+    let stored = service
+        .get(batch.tokens[1].token.id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(Arc::ptr_eq(stored.assignment(), first));
+    let enrollment = service
+        .redeem(batch.tokens[2].secret.expose_secret(), &dev("SN-1"))
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&enrollment.assignment, first));
+    assert_eq!(enrollment.policies(), &[policy("wifi")]);
+
+    // Copy on write: the changed clone has its own, the original keeps its policies.
+    let changed = base.clone().with_policies([policy("vpn")]);
+    assert_eq!(base.policies(), &[policy("wifi")]);
+    assert_eq!(changed.policies(), &[policy("vpn")]);
+    assert!(!Arc::ptr_eq(changed.assignment(), base.assignment()));
+}
+
+/// The JSON of an enrollment and of a specification keeps `organization`, `group` and
+/// `policies` as top-level fields, and both read back equal.
+#[tokio::test]
+async fn enrollment_and_spec_json_keep_flat_assignment_fields() {
+    let (service, _) = setup();
+    let spec = spec("acme", "emea/berlin").with_policies([policy("wifi"), policy("vpn")]);
+    let json = serde_json::to_value(&spec).unwrap();
+    assert_eq!(json["organization"], "acme");
+    assert_eq!(json["group"], "emea/berlin");
+    assert_eq!(json["policies"], serde_json::json!(["wifi", "vpn"]));
+    assert!(json.get("assignment").is_none());
+    assert_eq!(serde_json::from_value::<TokenSpec>(json).unwrap(), spec);
+    let minimal: TokenSpec =
+        serde_json::from_str(r#"{"organization":"acme","group":"g"}"#).unwrap();
+    assert!(minimal.policies().is_empty());
+    assert!(serde_json::from_str::<TokenSpec>(r#"{"organization":"acme"}"#).is_err());
+    assert!(serde_json::from_str::<TokenSpec>(r#"{"organization":"a b","group":"g"}"#).is_err());
+
+    let issued = service.issue(spec).await.unwrap();
+    let enrollment = service
+        .redeem(issued.secret.expose_secret(), &dev("SN-1"))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&enrollment).unwrap();
+    assert_eq!(json["group"], "emea/berlin");
+    assert_eq!(json["policies"], serde_json::json!(["wifi", "vpn"]));
+    assert_eq!(
+        serde_json::from_value::<Enrollment>(json).unwrap(),
+        enrollment
+    );
 }

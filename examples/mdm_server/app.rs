@@ -546,9 +546,9 @@ async fn enroll<S: TokenStore + 'static>(
 fn enrollment_view(e: &Enrollment) -> Value {
     json!({
         "token_id": e.token_id,
-        "organization": e.organization,
-        "group": e.group,
-        "policies": e.policies,
+        "organization": e.organization(),
+        "group": e.group(),
+        "policies": e.policies(),
         "metadata": e.metadata,
         "uses": e.uses,
         "limit": e.limit.max_uses(),

@@ -453,9 +453,9 @@ pub async fn redeem(ctx: &Context, args: RedeemArgs) -> Result<(), Failure> {
         output::print_json(&json!({
             "token_id": enrollment.token_id.to_string(),
             "device": device.as_str(),
-            "organization": enrollment.organization.as_str(),
-            "group": enrollment.group.as_str(),
-            "policies": enrollment.policies.iter().map(PolicyId::as_str).collect::<Vec<_>>(),
+            "organization": enrollment.organization().as_str(),
+            "group": enrollment.group().as_str(),
+            "policies": enrollment.policies().iter().map(PolicyId::as_str).collect::<Vec<_>>(),
             "metadata": enrollment.metadata.as_map(),
             "uses": enrollment.uses,
             "limit": output::limit_json(enrollment.limit),
@@ -481,9 +481,9 @@ pub async fn redeem(ctx: &Context, args: RedeemArgs) -> Result<(), Failure> {
     }
     outln!(
         "  organization {}, group {}, policies: {}",
-        enrollment.organization,
-        enrollment.group,
-        output::policies_text(&enrollment.policies)
+        enrollment.organization(),
+        enrollment.group(),
+        output::policies_text(enrollment.policies())
     )?;
     outln!(
         "  uses {}/{}{}",

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 
@@ -446,11 +446,10 @@ impl MemoryStore {
         let p = position as usize;
         let entry = &mut shard.chunks[p / CHUNK][p % CHUNK];
 
-        // The replay check: a scan of a short list, the index of a long one.
-        let list = &entry.redemptions;
-        let mut device_tag = None;
-        let found = if list.len() > INDEX_THRESHOLD {
-            if list.len() >= Pos::MAX as usize - 1 {
+        // The replay check: a scan of a short list, the index of a long one (looked up once
+        // for the check and the insert).
+        let index = if entry.redemptions.len() > INDEX_THRESHOLD {
+            if entry.redemptions.len() >= Pos::MAX as usize - 1 {
                 return Err(StoreError::backend(
                     "memory",
                     "a token has too many redemptions",
@@ -460,15 +459,22 @@ impl MemoryStore {
                 )
                 .into());
             }
-            let tag = self.device_tag(device);
-            device_tag = Some(tag);
-            shard
+            let list = &entry.redemptions;
+            let index = shard
                 .indexes
-                .get(&position)
-                .and_then(|index| index.find(tag, |p| list[p as usize].device == *device))
-                .map(|p| p as usize)
+                .entry(position)
+                // Made when the list grew past the threshold; rebuilt if it were missing.
+                .or_insert_with(|| self.index_of(list));
+            Some((self.device_tag(device), index))
         } else {
-            entry.scan(device)
+            None
+        };
+        let list = &entry.redemptions;
+        let found = match &index {
+            Some((tag, index)) => index
+                .find(*tag, |p| list[p as usize].device == *device)
+                .map(|p| p as usize),
+            None => entry.scan(device),
         };
         let prior = found.map(|i| entry.redemptions[i].redeemed_at);
 
@@ -477,28 +483,22 @@ impl MemoryStore {
         entry.token.apply(&decision);
         let enrollment = Enrollment::new(&entry.token, &decision, request.now);
         if let Decision::Consume { .. } = decision {
-            self.record(
-                entry,
-                &mut shard.indexes,
-                position,
-                device,
-                request.now,
-                device_tag,
-            );
+            if let Some(new_index) = self.record(entry, index, device, request.now) {
+                shard.indexes.insert(position, new_index);
+            }
         }
         Ok(enrollment)
     }
 
-    /// Appends a redemption, keeping the device index of long lists up to date.
+    /// Appends a redemption and keeps the device index of a long list up to date; returns
+    /// the index to keep when the list just grew past [`INDEX_THRESHOLD`].
     fn record(
         &self,
         entry: &mut Entry,
-        indexes: &mut SpreadMap<Pos, Table>,
-        position: Pos,
+        index: Option<(u32, &mut Table)>,
         device: &DeviceId,
         at: DateTime<Utc>,
-        device_tag: Option<u32>,
-    ) {
+    ) -> Option<Table> {
         let list = &mut entry.redemptions;
         if list.capacity() == 0 {
             list.reserve_exact(Entry::first_capacity(entry.token.usage_limit()));
@@ -517,19 +517,26 @@ impl MemoryStore {
             redeemed_at: at,
         });
         // Positions fit: `redeem_sync` refuses lists of `Pos::MAX - 1` and more.
-        if list.len() == INDEX_THRESHOLD + 1 {
-            let mut index = Table::default();
-            index.reserve(2 * list.len());
-            for (i, r) in list.iter().enumerate() {
-                index.insert(self.device_tag(&r.device), i as Pos);
+        match index {
+            Some((tag, index)) => {
+                index.reserve(list.len());
+                index.insert(tag, at_position as Pos);
+                None
             }
-            indexes.insert(position, index);
-        } else if list.len() > INDEX_THRESHOLD + 1 {
-            let tag = device_tag.unwrap_or_else(|| self.device_tag(device));
-            let index = indexes.entry(position).or_default();
-            index.reserve(list.len());
-            index.insert(tag, at_position as Pos);
+            None if list.len() == INDEX_THRESHOLD + 1 => Some(self.index_of(list)),
+            None => None,
         }
+    }
+
+    /// A device index of `list`.
+    fn index_of(&self, list: &[Redemption]) -> Table {
+        let mut index = Table::default();
+        index.reserve(2 * list.len());
+        for (i, r) in list.iter().enumerate() {
+            // Positions fit: lists stop below `Pos::MAX - 1`.
+            index.insert(self.device_tag(&r.device), i as Pos);
+        }
+        index
     }
 
     /// A device id's tag in a redemption index: a SipHash keyed per store, so nobody can
@@ -546,7 +553,7 @@ impl MemoryStore {
         revocation: &Revocation,
     ) -> Result<u64, StoreError> {
         revocation.validate()?;
-        let revocation = std::sync::Arc::new(revocation.clone());
+        let revocation = Arc::new(revocation.clone());
         if let RevokeTarget::Token(id) = target {
             let hash = mix(id);
             let mut shard = write(self.shard(hash));
