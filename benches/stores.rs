@@ -5,7 +5,15 @@
 //! `postgres_conditional` and `postgres_locked` (the two [`RedeemStrategy`]s).
 //! Group `redeem_16_clients`: 16 concurrent clients, each redemption a fresh device, on one
 //! hot token (`*_hot`) or each on its own token (`*_spread`), reported per redemption.
-//! Group `batch_100k`: `insert_batch` of 100,000 tokens, `sqlite_file` and `postgres`.
+//! Group `redeem` also has `memory`, `postgres_select_1` (one `SELECT 1` round trip on the
+//! same pool: the floor of any statement) and `postgres_insert_1` (a one-row `INSERT`
+//! committed on its own: the floor of any durable write, which waits for the WAL flush).
+//! Group `issue`: one `insert` at a time: `memory`, `sqlite_memory`, `sqlite_file`,
+//! `postgres_conditional`.
+//! Group `batch_100k`: `insert_batch` of 100,000 tokens, `memory`, `sqlite_file` and
+//! `postgres`.
+//! Group `list_100k`: one filtered page (group subtree and status, 50 tokens) over 100,000
+//! tokens: `memory`, `sqlite_file`, `postgres`.
 //!
 //! Run: `cargo bench --features sqlite,postgres --bench stores -- --warm-up-time 1
 //! --measurement-time 5` (PostgreSQL benches are skipped, with a note, without
@@ -140,9 +148,44 @@ async fn redeem_concurrent<S: TokenStore + 'static>(
 
 /// The stores under test, by bench name. PostgreSQL ones only with `DATABASE_URL`.
 enum AnyStore {
+    Memory(MemoryStore),
     Sqlite(SqliteStore),
     #[cfg(feature = "postgres")]
     Postgres(PgStore),
+}
+
+/// Runs `$body` with `$s` bound to the concrete store inside `$store`.
+macro_rules! with_store {
+    ($store:expr, |$s:ident| $body:expr) => {
+        match $store {
+            AnyStore::Memory($s) => $body,
+            AnyStore::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($s) => $body,
+        }
+    };
+}
+
+/// Every store under test: memory, SQLite in memory and in a file, and PostgreSQL (the
+/// default strategy, in `schema`) when `DATABASE_URL` is set.
+fn all_stores(rt: &Runtime, dir: &std::path::Path, tag: &str) -> Vec<(&'static str, AnyStore)> {
+    rt.block_on(async {
+        vec![
+            ("memory", AnyStore::Memory(MemoryStore::new())),
+            (
+                "sqlite_memory",
+                AnyStore::Sqlite(SqliteStore::in_memory().await.expect("memory")),
+            ),
+            (
+                "sqlite_file",
+                AnyStore::Sqlite(
+                    SqliteStore::open(dir.join(format!("{tag}.db")))
+                        .await
+                        .expect("file"),
+                ),
+            ),
+        ]
+    })
 }
 
 #[cfg(feature = "postgres")]
@@ -217,22 +260,7 @@ mod pg {
 fn bench_redeem(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut stores: Vec<(&str, AnyStore)> = rt.block_on(async {
-        vec![
-            (
-                "sqlite_memory",
-                AnyStore::Sqlite(SqliteStore::in_memory().await.expect("memory")),
-            ),
-            (
-                "sqlite_file",
-                AnyStore::Sqlite(
-                    SqliteStore::open(dir.path().join("b.db"))
-                        .await
-                        .expect("file"),
-                ),
-            ),
-        ]
-    });
+    let mut stores = all_stores(&rt, dir.path(), "redeem");
     #[cfg(feature = "postgres")]
     let schema = pg::url().map(|url| rt.block_on(pg::Schema::create(&url)));
     #[cfg(feature = "postgres")]
@@ -255,25 +283,90 @@ fn bench_redeem(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
-                    match store {
-                        AnyStore::Sqlite(s) => {
-                            s.insert(token.clone()).await.ok();
-                            redeem_sequential(s, &fx, &token, iters).await
-                        }
-                        #[cfg(feature = "postgres")]
-                        AnyStore::Postgres(s) => {
-                            s.insert(token.clone()).await.ok();
-                            redeem_sequential(s, &fx, &token, iters).await
-                        }
+                    with_store!(store, |s| {
+                        s.insert(token.clone()).await.ok();
+                        redeem_sequential(s, &fx, &token, iters).await
+                    })
+                })
+            })
+        });
+    }
+    // The floor of a PostgreSQL redemption: one `SELECT 1` round trip on the same pool.
+    #[cfg(feature = "postgres")]
+    if let Some((_, AnyStore::Postgres(store))) = stores
+        .iter()
+        .find(|(_, s)| matches!(s, AnyStore::Postgres(_)))
+    {
+        let pool = store.pool().clone();
+        // The floor of any durable write: a one-row INSERT committed on its own (the WAL
+        // flush a redemption's commit waits for as well).
+        rt.block_on(
+            onboarding_token::sqlx::query("CREATE TABLE bench_floor (n BIGINT NOT NULL)")
+                .execute(&pool),
+        )
+        .expect("floor table");
+        group.bench_function(BenchmarkId::from_parameter("postgres_insert_1"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for n in 0..iters {
+                        onboarding_token::sqlx::query("INSERT INTO bench_floor (n) VALUES ($1)")
+                            .bind(n as i64)
+                            .execute(&pool)
+                            .await
+                            .expect("insert");
                     }
+                    start.elapsed()
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::from_parameter("postgres_select_1"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let row: (i32,) = onboarding_token::sqlx::query_as("SELECT 1")
+                            .fetch_one(&pool)
+                            .await
+                            .expect("select 1");
+                        black_box(row);
+                    }
+                    start.elapsed()
                 })
             })
         });
     }
     group.finish();
 
+    // One token at a time, built before the clock starts.
+    let mut group = c.benchmark_group("issue");
+    for (name, store) in &stores {
+        if name.ends_with("_locked") {
+            continue;
+        }
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_custom(|iters| {
+                let tokens: Vec<Token> = (0..iters).map(|_| fx.token(UsageLimit::Once)).collect();
+                rt.block_on(async {
+                    with_store!(store, |s| {
+                        let start = Instant::now();
+                        for token in tokens {
+                            s.insert(token).await.expect("insert");
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+    }
+    group.finish();
+
+    // The memory store's concurrency is measured by `hot_path`'s `threads` group.
     let mut group = c.benchmark_group("redeem_16_clients");
     for (name, store) in &stores {
+        if matches!(store, AnyStore::Memory(_)) {
+            continue;
+        }
         for (shape, count) in [("hot", 1), ("spread", 16)] {
             let tokens: Vec<Token> = (0..count)
                 .map(|_| fx.token(UsageLimit::Unlimited))
@@ -284,6 +377,7 @@ fn bench_redeem(c: &mut Criterion) {
                     b.iter_custom(|iters| {
                         rt.block_on(async {
                             match store {
+                                AnyStore::Memory(_) => unreachable!("skipped above"),
                                 AnyStore::Sqlite(s) => {
                                     s.insert_batch(tokens.clone()).await.ok();
                                     redeem_concurrent(
@@ -342,6 +436,21 @@ fn bench_batch(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("batch_100k");
     group.sample_size(10);
+    group.bench_function(BenchmarkId::from_parameter("memory"), |b| {
+        b.iter_custom(|iters| {
+            let work: Vec<_> = batches(iters)
+                .into_iter()
+                .map(|batch| (MemoryStore::new(), batch))
+                .collect();
+            let start = Instant::now();
+            for (store, batch) in &work {
+                store.insert_batch_sync(batch.clone()).expect("batch");
+            }
+            let elapsed = start.elapsed();
+            drop(work);
+            elapsed
+        })
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = rt
         .block_on(SqliteStore::open(dir.path().join("batch.db")))
@@ -381,5 +490,79 @@ fn bench_batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_redeem, bench_batch);
+/// 100,000 tokens over 20 groups in two regions, a quarter revoked, some redeemed; one
+/// page (50) of the active tokens in one region's subtree.
+fn bench_list(c: &mut Criterion) {
+    const N: usize = 100_000;
+    let rt = runtime();
+    let fx = Fx::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let tokens: Vec<Token> = (0..N)
+        .map(|i| {
+            let region = if i % 2 == 0 { "emea" } else { "amer" };
+            let mut parts = fx.token(UsageLimit::Once).into_parts();
+            parts.group = GroupId::new(format!("{region}/site-{}", i % 10)).expect("group");
+            if i % 4 == 3 {
+                parts.revocation = Some(Revocation::new(now, "lost").expect("reason"));
+            }
+            if i % 7 == 0 {
+                parts.uses = 1;
+            }
+            Token::from_parts(parts).expect("valid")
+        })
+        .collect();
+    let mut stores = all_stores(&rt, dir.path(), "list");
+    stores.retain(|(name, _)| *name != "sqlite_memory");
+    #[cfg(feature = "postgres")]
+    let schema = pg::url().map(|url| rt.block_on(pg::Schema::create(&url)));
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = &schema {
+        let store = rt.block_on(schema.store(Default::default()));
+        stores.push(("postgres", AnyStore::Postgres(store)));
+    }
+    let query = TokenQuery::new(now)
+        .group(GroupId::new("emea").expect("group"))
+        .status(Status::Active)
+        .limit(50);
+    let mut group = c.benchmark_group("list_100k");
+    for (name, store) in &stores {
+        rt.block_on(async {
+            with_store!(store, |s| s
+                .insert_batch(tokens.clone())
+                .await
+                .expect("fill"))
+        });
+        // PostgreSQL plans from table statistics, which autovacuum gathers within a minute
+        // of a large insert; without them it scans and sorts (about 40 ms here).
+        #[cfg(feature = "postgres")]
+        if let AnyStore::Postgres(s) = store {
+            let analyze = format!("ANALYZE {}tokens", s.table_prefix());
+            rt.block_on(
+                onboarding_token::sqlx::query(onboarding_token::sqlx::AssertSqlSafe(analyze))
+                    .execute(s.pool()),
+            )
+            .expect("analyze");
+        }
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    with_store!(store, |s| {
+                        let page = s.list(black_box(&query)).await.expect("list");
+                        assert_eq!(page.tokens.len(), 50);
+                        page
+                    })
+                })
+            })
+        });
+    }
+    group.finish();
+    stores.clear();
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = schema {
+        rt.block_on(schema.drop_schema());
+    }
+}
+
+criterion_group!(benches, bench_redeem, bench_batch, bench_list);
 criterion_main!(benches);

@@ -15,7 +15,7 @@
 //! replay check stays O(1) for unlimited tokens and costs one hash per redemption; tokens
 //! with few redemptions (nearly all) pay for no index.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -67,6 +67,32 @@ impl Hasher for Spread {
 }
 
 type SpreadMap<K, V> = HashMap<K, V, BuildHasherDefault<Spread>>;
+
+/// A token in a listing page, ordered by its listing key only.
+struct Listed {
+    key: PageCursor,
+    token: Token,
+}
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Listed {}
+
+impl PartialOrd for Listed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Listed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
 
 /// Above this many redemptions a token gets a hash index of its devices.
 const INDEX_THRESHOLD: usize = 16;
@@ -417,22 +443,38 @@ impl MemoryStore {
     /// Synchronous [`TokenStore::list`].
     pub fn list_sync(&self, query: &TokenQuery) -> TokenPage {
         let limit = query.page_size();
-        let mut matching: Vec<Token> = Vec::new();
+        // The page and one more (to tell whether there is a next page), kept as a bounded
+        // max-heap by listing order: a token is cloned only when it enters, not for every
+        // match (tokens sit in insertion order, which is nearly creation order, so after
+        // the first page most matches are larger than the heap's largest and pass by).
+        let keep = limit + 1;
+        let mut page: BinaryHeap<Listed> = BinaryHeap::with_capacity(keep + 1);
         for shard in self.shards.iter() {
-            matching.extend(
-                read(shard)
-                    .entries()
-                    .filter(|e| query.matches(&e.token))
-                    .map(|e| e.token.clone()),
-            );
+            for entry in read(shard).entries() {
+                if !query.matches(&entry.token) {
+                    continue;
+                }
+                let key = PageCursor::after(&entry.token);
+                if page.len() == keep {
+                    match page.peek() {
+                        Some(largest) if key < largest.key => {
+                            page.pop();
+                        }
+                        _ => continue,
+                    }
+                }
+                page.push(Listed {
+                    key,
+                    token: entry.token.clone(),
+                });
+            }
         }
-        let key = |t: &Token| PageCursor::after(t);
-        if matching.len() > limit + 1 {
-            matching.select_nth_unstable_by_key(limit, key);
-            matching.truncate(limit + 1);
-        }
-        matching.sort_unstable_by_key(key);
-        TokenPage::from_sorted(matching, limit)
+        let sorted = page
+            .into_sorted_vec()
+            .into_iter()
+            .map(|l| l.token)
+            .collect();
+        TokenPage::from_sorted(sorted, limit)
     }
 
     /// Synchronous [`TokenStore::redeem`].

@@ -193,6 +193,37 @@ pub(crate) struct Statements {
 
 /// The `WHERE` fragment matching a group and its subgroups, for group `$g` and `$gs` = the
 /// group followed by `/`. Not `LIKE`: `_` is a legal group character.
+/// The rows whose status is `status`, with the window's bounds in parameters `np` (a
+/// `not_before` above it is pending) and `nm` (an `expires_at` at or below it is expired).
+///
+/// The same precedence as [`rules::status_at`](crate::rules::status_at) (revoked, then
+/// outside the window, then exhausted), spelled as plain column comparisons rather than one
+/// `CASE` expression: a planner estimates these from its statistics, so a filtered page is
+/// read in `created_at` order from the index and stops after a page, where an opaque
+/// `CASE ... = status` (estimated at a few rows) made PostgreSQL scan and sort the table
+/// (100,000 tokens: 43 ms against 0.1 ms).
+fn status_condition(status: Status, np: usize, nm: usize) -> String {
+    let open = format!("(not_before IS NULL OR not_before <= ${np})");
+    let unexpired = format!("(expires_at IS NULL OR expires_at > ${nm})");
+    match status {
+        Status::Revoked => "revoked_at IS NOT NULL".to_owned(),
+        Status::Pending => {
+            format!("(revoked_at IS NULL AND not_before IS NOT NULL AND not_before > ${np})")
+        }
+        Status::Expired => format!(
+            "(revoked_at IS NULL AND {open} AND expires_at IS NOT NULL AND expires_at <= ${nm})"
+        ),
+        Status::Exhausted => format!(
+            "(revoked_at IS NULL AND {open} AND {unexpired} \
+             AND max_uses IS NOT NULL AND uses >= max_uses)"
+        ),
+        Status::Active => format!(
+            "(revoked_at IS NULL AND {open} AND {unexpired} \
+             AND (max_uses IS NULL OR uses < max_uses))"
+        ),
+    }
+}
+
 fn group_condition(g: usize, gs: usize) -> String {
     format!("(group_path = ${g} OR substr(group_path, 1, length(${gs})) = ${gs})")
 }
@@ -359,20 +390,8 @@ impl Statements {
             let (opens, closes) = window_bounds(query.now, query.leeway);
             let np = next(&mut params, Param::int(opens));
             let nm = next(&mut params, Param::int(closes));
-            let s = next(&mut params, Param::int(status_code(status)));
-            sql.push_str(&format!(
-                " AND (CASE \
-                   WHEN revoked_at IS NOT NULL THEN {revoked} \
-                   WHEN not_before IS NOT NULL AND not_before > ${np} THEN {pending} \
-                   WHEN expires_at IS NOT NULL AND expires_at <= ${nm} THEN {expired} \
-                   WHEN max_uses IS NOT NULL AND uses >= max_uses THEN {exhausted} \
-                   ELSE {active} END) = ${s}",
-                revoked = status_code(Status::Revoked),
-                pending = status_code(Status::Pending),
-                expired = status_code(Status::Expired),
-                exhausted = status_code(Status::Exhausted),
-                active = status_code(Status::Active),
-            ));
+            sql.push_str(" AND ");
+            sql.push_str(&status_condition(status, np, nm));
         }
         if let Some(cursor) = query.after {
             // Stored times are whole microseconds. A cursor with a sub-microsecond part
@@ -436,17 +455,6 @@ fn qualified_columns(alias: &str) -> String {
         .map(|c| format!("{alias}.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A status as stored in the listing's `CASE`.
-fn status_code(status: Status) -> i64 {
-    match status {
-        Status::Pending => 1,
-        Status::Active => 2,
-        Status::Exhausted => 3,
-        Status::Expired => 4,
-        Status::Revoked => 5,
-    }
 }
 
 /// Unix microseconds, floored (what the columns hold).
