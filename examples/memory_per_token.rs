@@ -55,14 +55,22 @@ static GLOBAL: Counting = Counting;
 const TARGET: f64 = 256.0;
 
 /// Fills a store with one token from `spec` per id (random ids, as issued) and returns it
-/// with the live heap bytes it holds, per token.
-fn fill(ids: &[TokenId], spec: &TokenSpec, key: &Keyring) -> (MemoryStore, f64) {
+/// with the live heap bytes it holds, per token. With `shared`, every token comes from one
+/// specification (a batch, or a bulk row), so they share one assignment; without, each is
+/// issued from a specification of its own (the same names, its own assignment).
+fn fill(ids: &[TokenId], spec: &TokenSpec, key: &Keyring, shared: bool) -> (MemoryStore, f64) {
     let now = Utc::now();
     let before = LIVE.load(Relaxed);
     let store = MemoryStore::new();
     for &id in ids {
+        let spec = if shared {
+            spec.clone()
+        } else {
+            TokenSpec::new(spec.organization().clone(), spec.group().clone())
+                .with_policies(spec.policies().iter().cloned())
+                .with_usage_limit(spec.usage_limit())
+        };
         let token = spec
-            .clone()
             .into_token(id, key.active_key_id(), now, None)
             .expect("valid spec");
         store.insert_sync(token).expect("fresh id");
@@ -115,25 +123,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("the allocator's own per-block overhead)");
     let mut measured = Vec::new();
-    for (label, spec) in [
-        ("no policies", &bare),
-        ("1 policy", &one_policy),
-        ("2 policies", &two_policies),
+    for (shared, how) in [
+        (true, "from one specification (a batch or a bulk row)"),
+        (false, "each from its own specification (issued one by one)"),
     ] {
-        let (store, per_token) = fill(&ids, spec, &keyring);
-        println!("  {label:<12} {per_token:7.1} bytes/token");
-        if label == "1 policy" {
-            let redeemed = redeem_all(&store, &ids, &keyring);
-            println!(
-                "  {:<12} {redeemed:+7.1} bytes/token once each is redeemed (record + device id)",
-                ""
-            );
+        println!("tokens {how}:");
+        for (label, spec) in [
+            ("no policies", &bare),
+            ("1 policy", &one_policy),
+            ("2 policies", &two_policies),
+        ] {
+            let (store, per_token) = fill(&ids, spec, &keyring, shared);
+            println!("  {label:<12} {per_token:7.1} bytes/token");
+            if shared && label == "1 policy" {
+                let redeemed = redeem_all(&store, &ids, &keyring);
+                println!(
+                    "  {:<12} {redeemed:+7.1} bytes/token once each is redeemed (record + device id)",
+                    ""
+                );
+            }
+            measured.push(per_token);
+            drop(store);
         }
-        measured.push(per_token);
-        drop(store);
     }
-    let worst = measured[1];
-    println!("target: at most {TARGET} bytes/token; measured {worst:.1} (1 policy)");
+    let worst = measured.iter().copied().fold(0.0, f64::max);
+    println!("target: at most {TARGET} bytes/token; the largest measured is {worst:.1}");
     if worst > TARGET {
         return Err(format!("{worst:.1} bytes/token is above the {TARGET} target").into());
     }

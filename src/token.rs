@@ -688,6 +688,11 @@ impl Token {
     pub fn assignment(&self) -> &Arc<Assignment> {
         &self.assignment
     }
+    /// Replaces the assignment with an equal one (a store's shared copy).
+    pub(crate) fn share_assignment(&mut self, assignment: Arc<Assignment>) {
+        debug_assert_eq!(assignment, self.assignment);
+        self.assignment = assignment;
+    }
     /// The usage limit.
     pub fn usage_limit(&self) -> UsageLimit {
         self.usage_limit

@@ -10,20 +10,19 @@
 //! and the table needs no tombstones.
 //!
 //! A token's redemptions are a list in redemption order, allocated at their exact size for
-//! small usage limits. Once a token has more than 16 of them, the shard keeps a side index
+//! small usage limits. Once a token has more than 16 of them, its record points to an index
 //! (the same kind of table) from a keyed SipHash of each device id to its position, so the
 //! replay check stays O(1) for unlimited tokens and costs one hash per redemption; tokens
-//! with few redemptions (nearly all) pay for no index.
+//! with few redemptions (nearly all) pay 8 bytes for the empty pointer.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-use chrono::{DateTime, Utc};
 
 use crate::enrollment::{Enrollment, Redemption};
 use crate::error::{RedeemError, Rejection, StoreError};
 use crate::name::DeviceId;
+use crate::policy::Assignment;
 use crate::rules::{self, Decision, RedeemRequest};
 use crate::store::{PageCursor, RevokeTarget, TokenPage, TokenQuery, TokenStore};
 use crate::token::{Revocation, Token, TokenId, UsageLimit};
@@ -43,30 +42,6 @@ fn mix(id: &TokenId) -> u64 {
     h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
     h ^ (h >> 33)
 }
-
-/// A hasher for keys that are already hashes or small integers: one multiply spreads them
-/// over the top bits the standard map's probing uses.
-#[derive(Default)]
-struct Spread(u64);
-
-impl Hasher for Spread {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01B3);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type SpreadMap<K, V> = HashMap<K, V, BuildHasherDefault<Spread>>;
 
 /// A token in a listing page, ordered by its listing key only.
 struct Listed {
@@ -108,6 +83,10 @@ struct Entry {
     token: Token,
     /// In redemption order.
     redemptions: Vec<Redemption>,
+    /// Once there are more than [`INDEX_THRESHOLD`] redemptions: their devices (tag: keyed
+    /// device hash, value: position in `redemptions`). Kept beside the list, so a long
+    /// list's replay check follows one pointer from the record it already holds.
+    index: Option<Box<Table>>,
 }
 
 impl Entry {
@@ -115,11 +94,6 @@ impl Entry {
     /// the limit for small limits (a single-use token keeps exactly one record).
     fn first_capacity(limit: UsageLimit) -> usize {
         limit.max_uses().map_or(4, |max| (max as usize).min(4))
-    }
-
-    /// Where `device` already is in `redemptions`, by a linear scan.
-    fn scan(&self, device: &DeviceId) -> Option<usize> {
-        self.redemptions.iter().position(|r| r.device == *device)
     }
 }
 
@@ -207,9 +181,12 @@ struct Shard {
     table: Table,
     chunks: Vec<Vec<Entry>>,
     len: usize,
-    /// Device indexes (tag: keyed device hash, position in the token's redemptions) of the
-    /// entries with more than [`INDEX_THRESHOLD`] redemptions.
-    indexes: SpreadMap<Pos, Table>,
+    /// One `Arc` per distinct assignment among the shard's tokens (see [`Shard::intern`]).
+    assignments: HashSet<Arc<Assignment>>,
+    /// The assignment last interned, as given and as kept: the tokens of a batch arrive
+    /// with one `Arc`, so they skip the set. Holding the given `Arc` keeps its address from
+    /// being reused, so comparing pointers is sound.
+    last_interned: Option<(Arc<Assignment>, Arc<Assignment>)>,
 }
 
 impl Shard {
@@ -244,12 +221,36 @@ impl Shard {
             .reserve(total.div_ceil(CHUNK).saturating_sub(self.chunks.len()));
     }
 
+    /// The shard's `Arc` for an assignment equal to `given`.
+    ///
+    /// Tokens from one specification share their assignment already; tokens issued one by
+    /// one (or rebuilt from parts) bring their own, 64 bytes and more each. Keeping one per
+    /// distinct value makes a token cost the same however it was issued.
+    fn intern(&mut self, given: &Arc<Assignment>) -> Arc<Assignment> {
+        if let Some((last, kept)) = &self.last_interned {
+            if Arc::ptr_eq(last, given) {
+                return Arc::clone(kept);
+            }
+        }
+        let kept = match self.assignments.get(&**given) {
+            Some(kept) => Arc::clone(kept),
+            None => {
+                self.assignments.insert(Arc::clone(given));
+                Arc::clone(given)
+            }
+        };
+        self.last_interned = Some((Arc::clone(given), Arc::clone(&kept)));
+        kept
+    }
+
     /// Adds a token whose id is known to be absent.
-    fn push(&mut self, hash: u64, token: Token) -> Result<(), StoreError> {
+    fn push(&mut self, hash: u64, mut token: Token) -> Result<(), StoreError> {
         let position = Pos::try_from(self.len)
             .ok()
             .filter(|&p| p < Pos::MAX - 1)
             .ok_or_else(|| StoreError::backend("memory", "a shard is full", SHARD_FULL))?;
+        let kept = self.intern(token.assignment());
+        token.share_assignment(kept);
         self.reserve(1);
         // Truncation intended: the low half is the tag.
         self.table.insert(hash as u32, position);
@@ -257,10 +258,12 @@ impl Shard {
             Some(chunk) if chunk.len() < CHUNK => chunk.push(Entry {
                 token,
                 redemptions: Vec::new(),
+                index: None,
             }),
             _ => self.chunks.push(vec![Entry {
                 token,
                 redemptions: Vec::new(),
+                index: None,
             }]),
         }
         self.len += 1;
@@ -300,8 +303,9 @@ const SHARD_FULL: Full = Full {
 /// persisted; use it for tests, single-process tools, or in front of nothing at all.
 ///
 /// A redemption allocates nothing beyond the record it keeps (a single-use token keeps
-/// exactly one), and a stored token without metadata or policies costs about 235 bytes
-/// of heap (16 more per policy); see `BENCHMARKS.md`.
+/// exactly one), and a stored token without metadata costs about 185 bytes of heap when it
+/// was issued in a batch (tokens from one specification share their organization, group
+/// and policies); see `BENCHMARKS.md`.
 ///
 /// ```
 /// use onboarding_token::{MemoryStore, Keyring, Onboarding, SigningKey};
@@ -486,12 +490,15 @@ impl MemoryStore {
         let shard = &mut *guard;
         let position = shard.find(hash, &id).ok_or(Rejection::NotFound { id })?;
         let p = position as usize;
-        let entry = &mut shard.chunks[p / CHUNK][p % CHUNK];
+        let Entry {
+            token,
+            redemptions,
+            index,
+        } = &mut shard.chunks[p / CHUNK][p % CHUNK];
 
-        // The replay check: a scan of a short list, the index of a long one (looked up once
-        // for the check and the insert).
-        let index = if entry.redemptions.len() > INDEX_THRESHOLD {
-            if entry.redemptions.len() >= Pos::MAX as usize - 1 {
+        // The replay check: a scan of a short list, the index of a long one.
+        let tag = if redemptions.len() > INDEX_THRESHOLD {
+            if redemptions.len() >= Pos::MAX as usize - 1 {
                 return Err(StoreError::backend(
                     "memory",
                     "a token has too many redemptions",
@@ -501,72 +508,57 @@ impl MemoryStore {
                 )
                 .into());
             }
-            let list = &entry.redemptions;
-            let index = shard
-                .indexes
-                .entry(position)
-                // Made when the list grew past the threshold; rebuilt if it were missing.
-                .or_insert_with(|| self.index_of(list));
-            Some((self.device_tag(device), index))
+            // Made when the list grew past the threshold; rebuilt if it were missing.
+            let index = index.get_or_insert_with(|| Box::new(self.index_of(redemptions)));
+            let tag = self.device_tag(device);
+            let found = index.find(tag, |p| redemptions[p as usize].device == *device);
+            Some((tag, found.map(|p| p as usize)))
         } else {
             None
         };
-        let list = &entry.redemptions;
-        let found = match &index {
-            Some((tag, index)) => index
-                .find(*tag, |p| list[p as usize].device == *device)
-                .map(|p| p as usize),
-            None => entry.scan(device),
+        let found = match tag {
+            Some((_, found)) => found,
+            None => redemptions.iter().position(|r| r.device == *device),
         };
-        let prior = found.map(|i| entry.redemptions[i].redeemed_at);
+        let prior = found.map(|i| redemptions[i].redeemed_at);
 
         // `rules::redeem_in_place`, spelled out so the enrollment is built in place.
-        let decision = rules::decide(&entry.token, request, prior)?;
-        entry.token.apply(&decision);
-        let enrollment = Enrollment::new(&entry.token, &decision, request.now);
+        let decision = rules::decide(token, request, prior)?;
+        token.apply(&decision);
+        let enrollment = Enrollment::new(token, &decision, request.now);
         if let Decision::Consume { .. } = decision {
-            if let Some(new_index) = self.record(entry, index, device, request.now) {
-                shard.indexes.insert(position, new_index);
+            let limit = token.usage_limit();
+            Self::grow(redemptions, limit);
+            let at = redemptions.len();
+            redemptions.push(Redemption {
+                device: device.clone(),
+                redeemed_at: request.now,
+            });
+            // Positions fit: lists stop below `Pos::MAX - 1` (checked above).
+            match (tag, index) {
+                (Some((tag, _)), Some(index)) => {
+                    index.reserve(redemptions.len());
+                    index.insert(tag, at as Pos);
+                }
+                (_, index) if redemptions.len() == INDEX_THRESHOLD + 1 => {
+                    *index = Some(Box::new(self.index_of(redemptions)));
+                }
+                _ => {}
             }
         }
         Ok(enrollment)
     }
 
-    /// Appends a redemption and keeps the device index of a long list up to date; returns
-    /// the index to keep when the list just grew past [`INDEX_THRESHOLD`].
-    fn record(
-        &self,
-        entry: &mut Entry,
-        index: Option<(u32, &mut Table)>,
-        device: &DeviceId,
-        at: DateTime<Utc>,
-    ) -> Option<Table> {
-        let list = &mut entry.redemptions;
+    /// Makes room for one more redemption: exactly the limit for small limits, then
+    /// doubling, never past the usage limit.
+    fn grow(list: &mut Vec<Redemption>, limit: UsageLimit) {
         if list.capacity() == 0 {
-            list.reserve_exact(Entry::first_capacity(entry.token.usage_limit()));
+            list.reserve_exact(Entry::first_capacity(limit));
         } else if list.len() == list.capacity() {
-            // Double, but never past the usage limit.
-            let room = entry
-                .token
-                .usage_limit()
+            let room = limit
                 .max_uses()
                 .map_or(usize::MAX, |max| (max as usize).saturating_sub(list.len()));
             list.reserve_exact(list.len().min(room).max(1));
-        }
-        let at_position = list.len();
-        list.push(Redemption {
-            device: device.clone(),
-            redeemed_at: at,
-        });
-        // Positions fit: `redeem_sync` refuses lists of `Pos::MAX - 1` and more.
-        match index {
-            Some((tag, index)) => {
-                index.reserve(list.len());
-                index.insert(tag, at_position as Pos);
-                None
-            }
-            None if list.len() == INDEX_THRESHOLD + 1 => Some(self.index_of(list)),
-            None => None,
         }
     }
 
@@ -666,6 +658,7 @@ impl TokenStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     #[test]
     fn table_finds_what_it_holds_across_growth() {
@@ -744,6 +737,48 @@ mod tests {
                 .enumerate()
                 .all(|(i, r)| r.device == device(i as i64))
         );
+    }
+
+    /// Equal assignments brought by separate `Arc`s (tokens issued one by one) are kept
+    /// once per shard; different ones stay apart, and every token keeps its own values.
+    #[test]
+    fn equal_assignments_are_kept_once() {
+        use crate::keys::KeyId;
+        use crate::name::OrgId;
+        use crate::policy::{GroupId, PolicyId};
+        use crate::token::TokenSpec;
+        use std::sync::Arc;
+
+        let store = MemoryStore::with_shards(1);
+        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let spec = |group: &str| {
+            TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new(group).unwrap())
+                .with_policies([PolicyId::new("p").unwrap()])
+        };
+        for n in 0..40u8 {
+            // A specification of its own for every token: a fresh `Arc` each time.
+            let group = if n % 4 == 0 { "h" } else { "g" };
+            let token = spec(group)
+                .into_token(
+                    TokenId::from_bytes([n; 16]),
+                    KeyId::from_bytes([1; 4]),
+                    now,
+                    None,
+                )
+                .unwrap();
+            store.insert_sync(token).unwrap();
+        }
+        let tokens: Vec<Token> = (0..40u8)
+            .map(|n| store.get_sync(TokenId::from_bytes([n; 16])).unwrap())
+            .collect();
+        let (g, h) = (&tokens[1], &tokens[0]);
+        assert_eq!((g.group().as_str(), h.group().as_str()), ("g", "h"));
+        assert!(!Arc::ptr_eq(g.assignment(), h.assignment()));
+        for (n, t) in tokens.iter().enumerate() {
+            let same = if n % 4 == 0 { h } else { g };
+            assert!(Arc::ptr_eq(t.assignment(), same.assignment()), "token {n}");
+            assert_eq!(t.policies(), [PolicyId::new("p").unwrap()]);
+        }
     }
 
     #[test]
