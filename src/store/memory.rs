@@ -303,9 +303,9 @@ const SHARD_FULL: Full = Full {
 /// persisted; use it for tests, single-process tools, or in front of nothing at all.
 ///
 /// A redemption allocates nothing beyond the record it keeps (a single-use token keeps
-/// exactly one), and a stored token without metadata costs about 185 bytes of heap when it
-/// was issued in a batch (tokens from one specification share their organization, group
-/// and policies); see `BENCHMARKS.md`.
+/// exactly one), and a stored token without metadata costs about 185 bytes of heap (tokens
+/// with equal organization, group and policies keep them once per shard, however they were
+/// issued); see `BENCHMARKS.md`.
 ///
 /// ```
 /// use onboarding_token::{MemoryStore, Keyring, Onboarding, SigningKey};
