@@ -22,9 +22,9 @@ pub struct Redemption {
 /// The result of a redemption: where the device enrolls and what it gets.
 ///
 /// The host application places the device in [`group`](Enrollment::group), applies
-/// [`policies`](Enrollment::policies), and may use `metadata`. When `replay` is true, the same device had already redeemed this token
-/// (for example it retried after a network failure); nothing was consumed, and the
-/// enrollment is the original one.
+/// [`policies`](Enrollment::policies), and may use `metadata`. When `replay` is true, the
+/// same device had already redeemed this token (for example it retried after a network
+/// failure); nothing was consumed, and the enrollment is the original one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrollment {
     /// The token redeemed.

@@ -179,6 +179,11 @@ impl Assignment {
         &self.policies
     }
 
+    /// Takes the assignment apart.
+    pub(crate) fn into_parts(self) -> (OrgId, GroupId, Vec<PolicyId>) {
+        (self.organization, self.group, self.policies.into_vec())
+    }
+
     pub(crate) fn set_policies(&mut self, policies: impl IntoIterator<Item = PolicyId>) {
         self.policies = policies.into_iter().collect();
     }

@@ -645,13 +645,13 @@ impl Token {
 
     /// Takes the record apart.
     pub fn into_parts(self) -> TokenParts {
-        let assignment = Arc::unwrap_or_clone(self.assignment);
+        let (organization, group, policies) = Arc::unwrap_or_clone(self.assignment).into_parts();
         TokenParts {
             id: self.id,
             key_id: self.key_id,
-            organization: assignment.organization().clone(),
-            group: assignment.group().clone(),
-            policies: assignment.policies().to_vec(),
+            organization,
+            group,
+            policies,
             usage_limit: self.usage_limit,
             uses: self.uses,
             validity: self.validity,

@@ -452,7 +452,7 @@ impl MemoryStore {
         // match (tokens sit in insertion order, which is nearly creation order, so after
         // the first page most matches are larger than the heap's largest and pass by).
         let keep = limit + 1;
-        let mut page: BinaryHeap<Listed> = BinaryHeap::with_capacity(keep + 1);
+        let mut page: BinaryHeap<Listed> = BinaryHeap::with_capacity(keep);
         for shard in self.shards.iter() {
             for entry in read(shard).entries() {
                 if !query.matches(&entry.token) {
@@ -496,8 +496,9 @@ impl MemoryStore {
             index,
         } = &mut shard.chunks[p / CHUNK][p % CHUNK];
 
-        // The replay check: a scan of a short list, the index of a long one.
-        let tag = if redemptions.len() > INDEX_THRESHOLD {
+        // The replay check: a scan of a short list, the index of a long one (and the
+        // device's tag in it, for the insert below).
+        let (found, tag) = if redemptions.len() > INDEX_THRESHOLD {
             if redemptions.len() >= Pos::MAX as usize - 1 {
                 return Err(StoreError::backend(
                     "memory",
@@ -512,13 +513,9 @@ impl MemoryStore {
             let index = index.get_or_insert_with(|| Box::new(self.index_of(redemptions)));
             let tag = self.device_tag(device);
             let found = index.find(tag, |p| redemptions[p as usize].device == *device);
-            Some((tag, found.map(|p| p as usize)))
+            (found.map(|p| p as usize), Some(tag))
         } else {
-            None
-        };
-        let found = match tag {
-            Some((_, found)) => found,
-            None => redemptions.iter().position(|r| r.device == *device),
+            (redemptions.iter().position(|r| r.device == *device), None)
         };
         let prior = found.map(|i| redemptions[i].redeemed_at);
 
@@ -535,15 +532,11 @@ impl MemoryStore {
                 redeemed_at: request.now,
             });
             // Positions fit: lists stop below `Pos::MAX - 1` (checked above).
-            match (tag, index) {
-                (Some((tag, _)), Some(index)) => {
-                    index.reserve(redemptions.len());
-                    index.insert(tag, at as Pos);
-                }
-                (_, index) if redemptions.len() == INDEX_THRESHOLD + 1 => {
-                    *index = Some(Box::new(self.index_of(redemptions)));
-                }
-                _ => {}
+            if let (Some(tag), Some(index)) = (tag, index.as_deref_mut()) {
+                index.reserve(redemptions.len());
+                index.insert(tag, at as Pos);
+            } else if redemptions.len() == INDEX_THRESHOLD + 1 {
+                *index = Some(Box::new(self.index_of(redemptions)));
             }
         }
         Ok(enrollment)
