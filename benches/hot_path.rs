@@ -14,85 +14,33 @@
 
 mod common;
 
-use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Instant;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use common::targets::Targets;
 use common::{DEVICES_PER_TOKEN, Fixture, parallel, ready, texts};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
-use onboarding_token::chrono::Utc;
-use onboarding_token::{DeviceId, GroupId, MemoryStore, OrgId, TokenSpec, TokenString, UsageLimit};
-use serde::{Deserialize, Serialize};
+use onboarding_token::{GroupId, MemoryStore, OrgId, TokenSpec, UsageLimit};
 use sha2::Sha256;
-
-/// Tokens in the store `redeem_memory` redeems from.
-const STORE_TOKENS: usize = 100_000;
-
-/// The same token with its last character changed: well formed, wrong tag.
-fn forge(token: &TokenString) -> String {
-    let mut forged = token.expose_secret().to_owned();
-    let last = forged.pop().expect("non-empty");
-    forged.push(if last == 'A' { 'B' } else { 'A' });
-    forged
-}
-
-#[derive(Serialize, Deserialize)]
-struct JwtClaims {
-    jti: String,
-    group: String,
-    exp: u64,
-    nbf: u64,
-    limit: Option<u32>,
-}
 
 fn hot_path(c: &mut Criterion) {
     let fx = Fixture::new();
-    let store = MemoryStore::with_capacity(STORE_TOKENS);
-    let unlimited = fx.mint(&store, STORE_TOKENS, UsageLimit::Unlimited);
-    let service = fx.service(store);
-    let sample = &unlimited[0];
-    let text = sample.expose_secret();
-    let forged = forge(sample);
-    let device = DeviceId::new("SN-FORGER").expect("device");
+    let targets = Targets::new(&fx);
+    let (service, text, pool) = (&targets.service, targets.text.as_str(), targets.pool());
 
     let mut group = c.benchmark_group("hot_path");
     group.throughput(Throughput::Elements(1));
 
     // The floor: base64ct-decode and verify the tag with a precomputed HMAC key state.
-    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&fx.secret).expect("any key length");
     group.bench_function("floor_decode_verify", |b| {
-        b.iter(|| {
-            let input = black_box(text).as_bytes();
-            let mut payload = [0u8; 36];
-            let ok = Base64UrlUnpadded::decode(&input[5..], &mut payload).is_ok();
-            let mut mac = keyed.clone();
-            mac.update(b"obt1");
-            mac.update(&payload[..20]);
-            ok & mac.verify_truncated_left(&payload[20..]).is_ok()
-        })
+        b.iter_custom(|iters| targets.floor(iters))
     });
 
-    // Every redemption consumes: device `n % POOL` redeems unlimited token `n / POOL` (of
-    // the 100,000; token 0 stays fresh for the other benches), so each token gets
-    // DEVICES_PER_TOKEN new devices and then the next token takes over.
-    let pool = fx.devices.take(DEVICES_PER_TOKEN as u64);
-    let strings = texts(&unlimited);
-    let redeemed = Cell::new(DEVICES_PER_TOKEN);
+    // Every redemption consumes (see `Targets::redeem`).
     group.bench_function("redeem_memory", |b| {
-        b.iter_custom(|iters| {
-            let first = redeemed.get();
-            redeemed.set(first + iters as usize);
-            let start = Instant::now();
-            for n in first..first + iters as usize {
-                let token = strings[1 + (n / DEVICES_PER_TOKEN) % (STORE_TOKENS - 1)].as_str();
-                let device = &pool[n % DEVICES_PER_TOKEN];
-                let enrollment = ready(service.redeem(black_box(token), device));
-                black_box(enrollment.expect("redeems"));
-            }
-            start.elapsed()
-        })
+        b.iter_custom(|iters| targets.redeem(iters))
     });
 
     // Fresh single-use tokens in a fresh store, each redeemed once (by a device of the pool:
@@ -112,10 +60,7 @@ fn hot_path(c: &mut Criterion) {
     });
 
     group.bench_function("reject_forged", |b| {
-        b.iter(|| {
-            let err = ready(service.redeem(black_box(&forged), &device));
-            black_box(err.expect_err("forged"))
-        })
+        b.iter_custom(|iters| targets.reject_forged(iters))
     });
 
     group.bench_function("verify_only", |b| {
@@ -138,29 +83,8 @@ fn hot_path(c: &mut Criterion) {
     });
 
     // The peer: an HS256 JWT with the same claims, key and validation built once.
-    let now = Utc::now().timestamp() as u64;
-    let claims = JwtClaims {
-        jti: sample.token_id().to_string(),
-        group: fx.group.to_string(),
-        exp: now + 7 * 24 * 3600,
-        nbf: now - 1,
-        limit: None,
-    };
-    let jwt = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(&fx.secret),
-    )
-    .expect("encodes");
-    let decoding_key = jsonwebtoken::DecodingKey::from_secret(&fx.secret);
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp", "nbf", "jti"]);
     group.bench_function("jsonwebtoken_hs256", |b| {
-        b.iter(|| {
-            jsonwebtoken::decode::<JwtClaims>(black_box(&jwt), &decoding_key, &validation)
-                .expect("validates")
-        })
+        b.iter_custom(|iters| targets.jwt(iters))
     });
     group.finish();
 }

@@ -1,5 +1,10 @@
 //! What the benches share: the fixture (a keyring, token ids, device ids, one
 //! specification), polling a ready future, and running work on several threads at once.
+//! Each bench includes this module and uses a part of it.
+
+#![allow(dead_code)]
+
+pub mod targets;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -66,8 +71,7 @@ impl Devices {
 
 pub struct Fixture {
     pub keyring: Keyring,
-    /// The active key's secret (for the floor in `hot_path`).
-    #[allow(dead_code)]
+    /// The active key's secret (for the floor and the JWT).
     pub secret: [u8; SigningKey::LEN],
     pub ids: Cell<IdSource>,
     pub devices: Devices,
