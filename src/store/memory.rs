@@ -9,8 +9,9 @@
 //! load, doubled the cost of a token). Records are never removed, so positions are stable
 //! and the table needs no tombstones.
 //!
-//! A token's redemptions are a list in redemption order, allocated at their exact size for
-//! small usage limits. Once a token has more than 16 of them, its record points to an index
+//! A token's first redemption is kept in its record, so redeeming a single-use token
+//! allocates nothing; from the second on they are a list in redemption order, allocated at
+//! their exact size for small usage limits. Once a token has more than 16 of them, its record points to an index
 //! (the same kind of table) from a keyed SipHash of each device id to its position, so the
 //! replay check stays O(1) for unlimited tokens and costs one hash per redemption; tokens
 //! with few redemptions (nearly all) pay 8 bytes for the empty pointer.
@@ -81,8 +82,7 @@ type Pos = u32;
 
 struct Entry {
     token: Token,
-    /// In redemption order.
-    redemptions: Vec<Redemption>,
+    redemptions: Records,
     /// Once there are more than [`INDEX_THRESHOLD`] redemptions: their devices (tag: keyed
     /// device hash, value: position in `redemptions`). Kept beside the list, so a long
     /// list's replay check follows one pointer from the record it already holds.
@@ -90,10 +90,63 @@ struct Entry {
 }
 
 impl Entry {
-    /// How many redemption records to make room for when the first one arrives: exactly
-    /// the limit for small limits (a single-use token keeps exactly one record).
-    fn first_capacity(limit: UsageLimit) -> usize {
-        limit.max_uses().map_or(4, |max| (max as usize).min(4))
+    fn new(token: Token) -> Self {
+        Self {
+            token,
+            redemptions: Records::NONE,
+            index: None,
+        }
+    }
+}
+
+/// A token's redemption records, in redemption order. The first is kept in the entry
+/// itself, so redeeming a single-use token (nearly every token) allocates nothing and
+/// touches no memory beyond its record; from the second on they are a list, allocated at
+/// exactly the limit for small limits, then doubling, never past the limit.
+enum Records {
+    /// Exactly one.
+    One(Redemption),
+    /// None (an empty list allocates nothing), or two and more.
+    Many(Vec<Redemption>),
+}
+
+impl Records {
+    const NONE: Self = Records::Many(Vec::new());
+
+    fn as_slice(&self) -> &[Redemption] {
+        match self {
+            Records::One(record) => std::slice::from_ref(record),
+            Records::Many(list) => list,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Appends `record` to the records of a token limited to `limit`.
+    fn push(&mut self, record: Redemption, limit: UsageLimit) {
+        *self = match std::mem::replace(self, Records::NONE) {
+            Records::Many(list) if list.is_empty() => Records::One(record),
+            Records::One(first) => {
+                // Room for the limit when it is small.
+                let room = limit.max_uses().map_or(4, |max| (max as usize).clamp(2, 4));
+                let mut list = Vec::with_capacity(room);
+                list.push(first);
+                list.push(record);
+                Records::Many(list)
+            }
+            Records::Many(mut list) => {
+                if list.len() == list.capacity() {
+                    let room = limit
+                        .max_uses()
+                        .map_or(usize::MAX, |max| (max as usize).saturating_sub(list.len()));
+                    list.reserve_exact(list.len().min(room).max(1));
+                }
+                list.push(record);
+                Records::Many(list)
+            }
+        };
     }
 }
 
@@ -255,16 +308,8 @@ impl Shard {
         // Truncation intended: the low half is the tag.
         self.table.insert(hash as u32, position);
         match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(Entry {
-                token,
-                redemptions: Vec::new(),
-                index: None,
-            }),
-            _ => self.chunks.push(vec![Entry {
-                token,
-                redemptions: Vec::new(),
-                index: None,
-            }]),
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(Entry::new(token)),
+            _ => self.chunks.push(vec![Entry::new(token)]),
         }
         self.len += 1;
         Ok(())
@@ -498,8 +543,9 @@ impl MemoryStore {
 
         // The replay check: a scan of a short list, the index of a long one (and the
         // device's tag in it, for the insert below).
-        let (found, tag) = if redemptions.len() > INDEX_THRESHOLD {
-            if redemptions.len() >= Pos::MAX as usize - 1 {
+        let list = redemptions.as_slice();
+        let (found, tag) = if list.len() > INDEX_THRESHOLD {
+            if list.len() >= Pos::MAX as usize - 1 {
                 return Err(StoreError::backend(
                     "memory",
                     "a token has too many redemptions",
@@ -510,49 +556,35 @@ impl MemoryStore {
                 .into());
             }
             // Made when the list grew past the threshold; rebuilt if it were missing.
-            let index = index.get_or_insert_with(|| Box::new(self.index_of(redemptions)));
+            let index = index.get_or_insert_with(|| Box::new(self.index_of(list)));
             let tag = self.device_tag(device);
-            let found = index.find(tag, |p| redemptions[p as usize].device == *device);
+            let found = index.find(tag, |p| list[p as usize].device == *device);
             (found.map(|p| p as usize), Some(tag))
         } else {
-            (redemptions.iter().position(|r| r.device == *device), None)
+            (list.iter().position(|r| r.device == *device), None)
         };
-        let prior = found.map(|i| redemptions[i].redeemed_at);
+        let prior = found.map(|i| list[i].redeemed_at);
 
         // `rules::redeem_in_place`, spelled out so the enrollment is built in place.
         let decision = rules::decide(token, request, prior)?;
         token.apply(&decision);
         let enrollment = Enrollment::new(token, &decision, request.now);
         if let Decision::Consume { .. } = decision {
-            let limit = token.usage_limit();
-            Self::grow(redemptions, limit);
             let at = redemptions.len();
-            redemptions.push(Redemption {
+            let record = Redemption {
                 device: device.clone(),
                 redeemed_at: request.now,
-            });
+            };
+            redemptions.push(record, token.usage_limit());
             // Positions fit: lists stop below `Pos::MAX - 1` (checked above).
             if let (Some(tag), Some(index)) = (tag, index.as_deref_mut()) {
                 index.reserve(redemptions.len());
                 index.insert(tag, at as Pos);
             } else if redemptions.len() == INDEX_THRESHOLD + 1 {
-                *index = Some(Box::new(self.index_of(redemptions)));
+                *index = Some(Box::new(self.index_of(redemptions.as_slice())));
             }
         }
         Ok(enrollment)
-    }
-
-    /// Makes room for one more redemption: exactly the limit for small limits, then
-    /// doubling, never past the usage limit.
-    fn grow(list: &mut Vec<Redemption>, limit: UsageLimit) {
-        if list.capacity() == 0 {
-            list.reserve_exact(Entry::first_capacity(limit));
-        } else if list.len() == list.capacity() {
-            let room = limit
-                .max_uses()
-                .map_or(usize::MAX, |max| (max as usize).saturating_sub(list.len()));
-            list.reserve_exact(list.len().min(room).max(1));
-        }
     }
 
     /// A device index of `list`.
@@ -608,7 +640,7 @@ impl MemoryStore {
         let hash = mix(&id);
         let mut redemptions = read(self.shard(hash))
             .get(hash, &id)
-            .map(|e| e.redemptions.clone())
+            .map(|e| e.redemptions.as_slice().to_vec())
             .ok_or(StoreError::NotFound(id))?;
         // Oldest first by time even when clocks went back; the stable sort keeps
         // redemption order for equal times.
