@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::targets::Targets;
-use common::{DEVICES_PER_TOKEN, Fixture, parallel, ready, texts};
+use common::threads::{self, Case};
+use common::{Fixture, ready, texts};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
-use onboarding_token::{GroupId, MemoryStore, OrgId, TokenSpec, UsageLimit};
+use onboarding_token::{MemoryStore, UsageLimit};
 use sha2::Sha256;
 
 fn hot_path(c: &mut Criterion) {
@@ -162,78 +163,23 @@ fn large_index(c: &mut Criterion) {
     group.finish();
 }
 
+/// One thread against two (`common::threads`): time per redemption, wall clock, on the
+/// same total work. `benches/paired.rs` measures the same cases in back-to-back rounds.
 fn threads(c: &mut Criterion) {
     let fx = Fixture::new();
     let mut group = c.benchmark_group("threads");
     group.throughput(Throughput::Elements(1));
-
-    // Thread k's tokens in the same group as every other thread's (one batch: the
-    // organization and group names are shared, reference-counted strings), or in a group
-    // of its own.
-    let same_group = |_: usize| fx.spec(UsageLimit::Once);
-    let own_group = |k: usize| {
-        TokenSpec::new(
-            OrgId::new(format!("org-{k}")).expect("org"),
-            GroupId::new(format!("site-{k}")).expect("group"),
-        )
-        .with_policies(fx.policies.clone())
-    };
-    let variants: [(&str, &dyn Fn(usize) -> TokenSpec); 2] = [
-        ("distinct_tokens", &same_group),
-        ("distinct_groups", &own_group),
+    let cases: [(&str, Case); 3] = [
+        ("distinct_tokens", threads::distinct_tokens),
+        ("distinct_groups", threads::distinct_groups),
+        ("hot_token", threads::hot_token),
     ];
-
     for n in [1usize, 2] {
-        // Distinct single-use tokens, each redeemed once; the threads share the store.
-        for (name, spec_for) in variants {
+        for (name, case) in cases {
             group.bench_function(format!("{name}_{n}t"), |b| {
-                b.iter_custom(|iters| {
-                    let per = (iters as usize).div_ceil(n);
-                    let store = MemoryStore::with_capacity(per * n);
-                    let work: Vec<_> = (0..n)
-                        .map(|k| {
-                            let tokens = texts(&fx.mint_spec(&store, per, &spec_for(k)));
-                            (tokens, fx.devices.take(DEVICES_PER_TOKEN as u64))
-                        })
-                        .collect();
-                    let service = fx.service(store);
-                    parallel(&work, n, |(tokens, pool)| {
-                        for (token, device) in tokens.iter().zip(pool.iter().cycle()) {
-                            let e = ready(service.redeem(black_box(token), device));
-                            black_box(e.expect("redeems"));
-                        }
-                    })
-                })
+                b.iter_custom(|iters| case(&fx, iters as usize, n))
             });
         }
-
-        // The same unlimited token for every thread, from distinct devices. The threads
-        // walk one token sequence in step, moving on every DEVICES_PER_TOKEN redemptions
-        // each, as `redeem_memory` does.
-        group.bench_function(format!("hot_token_{n}t"), |b| {
-            b.iter_custom(|iters| {
-                let per = (iters as usize).div_ceil(n);
-                let store = MemoryStore::new();
-                let tokens = texts(&fx.mint(
-                    &store,
-                    per.div_ceil(DEVICES_PER_TOKEN),
-                    UsageLimit::Unlimited,
-                ));
-                // One pool per thread: the threads' devices differ, so all redemptions consume.
-                let work: Vec<_> = (0..n)
-                    .map(|_| fx.devices.take(DEVICES_PER_TOKEN as u64))
-                    .collect();
-                let service = fx.service(store);
-                parallel(&work, n, |pool| {
-                    for i in 0..per {
-                        let token = tokens[i / DEVICES_PER_TOKEN].as_str();
-                        let device = &pool[i % DEVICES_PER_TOKEN];
-                        let e = ready(service.redeem(black_box(token), device));
-                        black_box(e.expect("redeems"));
-                    }
-                })
-            })
-        });
     }
     group.finish();
 }

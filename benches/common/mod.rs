@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod targets;
+pub mod threads;
 
 use std::cell::Cell;
 use std::future::Future;

@@ -34,7 +34,7 @@ pub struct Targets {
     pub text: String,
     strings: Vec<String>,
     pool: Vec<DeviceId>,
-    /// Redemptions so far (`redeem_memory` starts on token 1).
+    /// Redemptions so far: redemption `n` goes to token `1 + n / DEVICES_PER_TOKEN`.
     redeemed: Cell<usize>,
     forged: String,
     forger: DeviceId,
@@ -83,7 +83,7 @@ impl Targets {
             text,
             strings,
             pool: fx.devices.take(DEVICES_PER_TOKEN as u64),
-            redeemed: Cell::new(DEVICES_PER_TOKEN),
+            redeemed: Cell::new(0),
             forged,
             forger: DeviceId::new("SN-FORGER").expect("device"),
             keyed: <Hmac<Sha256> as KeyInit>::new_from_slice(&fx.secret).expect("any length"),

@@ -9,12 +9,13 @@
 //! load, doubled the cost of a token). Records are never removed, so positions are stable
 //! and the table needs no tombstones.
 //!
-//! A token's first redemption is kept in its record, so redeeming a single-use token
-//! allocates nothing; from the second on they are a list in redemption order, allocated at
-//! their exact size for small usage limits. Once a token has more than 16 of them, its record points to an index
-//! (the same kind of table) from a keyed SipHash of each device id to its position, so the
-//! replay check stays O(1) for unlimited tokens and costs one hash per redemption; tokens
-//! with few redemptions (nearly all) pay 8 bytes for the empty pointer.
+//! A token's first redemption is kept in its record (in the 32 bytes a list header would
+//! take anyway, plus 8), so redeeming a single-use token allocates nothing; from the second
+//! on they are a list in redemption order, allocated at their exact size for small usage
+//! limits. Once a token has more than 16 of them, its record points to an index (the same
+//! kind of table) from a keyed SipHash of each device id to its position, so the replay
+//! check stays O(1) for unlimited tokens and costs one hash per redemption; tokens with few
+//! redemptions (nearly all) pay 8 bytes for the empty pointer.
 
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -110,6 +111,10 @@ enum Records {
     Many(Vec<Redemption>),
 }
 
+// The first record takes no room a list header would not (the enum uses the device id's
+// pointer to tell the variants apart).
+const _: () = assert!(std::mem::size_of::<Records>() == std::mem::size_of::<Redemption>());
+
 impl Records {
     const NONE: Self = Records::Many(Vec::new());
 
@@ -124,19 +129,12 @@ impl Records {
         self.as_slice().len()
     }
 
-    /// Appends `record` to the records of a token limited to `limit`.
+    /// Appends `record` to the records of a token limited to `limit`. Anything that can
+    /// fail (allocating) comes before the records change.
     fn push(&mut self, record: Redemption, limit: UsageLimit) {
-        *self = match std::mem::replace(self, Records::NONE) {
-            Records::Many(list) if list.is_empty() => Records::One(record),
-            Records::One(first) => {
-                // Room for the limit when it is small.
-                let room = limit.max_uses().map_or(4, |max| (max as usize).clamp(2, 4));
-                let mut list = Vec::with_capacity(room);
-                list.push(first);
-                list.push(record);
-                Records::Many(list)
-            }
-            Records::Many(mut list) => {
+        match self {
+            Records::Many(list) if list.is_empty() => *self = Records::One(record),
+            Records::Many(list) => {
                 if list.len() == list.capacity() {
                     let room = limit
                         .max_uses()
@@ -144,9 +142,18 @@ impl Records {
                     list.reserve_exact(list.len().min(room).max(1));
                 }
                 list.push(record);
-                Records::Many(list)
             }
-        };
+            Records::One(_) => {
+                // Room for the limit when it is small.
+                let room = limit.max_uses().map_or(4, |max| (max as usize).clamp(2, 4));
+                let mut list = Vec::with_capacity(room);
+                if let Records::One(first) = std::mem::replace(self, Records::NONE) {
+                    list.push(first);
+                }
+                list.push(record);
+                *self = Records::Many(list);
+            }
+        }
     }
 }
 
@@ -347,10 +354,11 @@ const SHARD_FULL: Full = Full {
 /// check and the update: it is exact under any number of parallel redeemers. Nothing is
 /// persisted; use it for tests, single-process tools, or in front of nothing at all.
 ///
-/// A redemption allocates nothing beyond the record it keeps (a single-use token keeps
-/// exactly one), and a stored token without metadata costs about 185 bytes of heap (tokens
-/// with equal organization, group and policies keep them once per shard, however they were
-/// issued); see `BENCHMARKS.md`.
+/// Redeeming a single-use token allocates nothing (its record sits in the token's entry;
+/// longer lists are allocated at the limit, or doubling for unlimited tokens), and a stored
+/// token without metadata costs about 193 bytes of heap (tokens with equal organization,
+/// group and policies keep them once per shard, however they were issued); see
+/// `BENCHMARKS.md`.
 ///
 /// ```
 /// use onboarding_token::{MemoryStore, Keyring, Onboarding, SigningKey};
@@ -689,6 +697,43 @@ impl TokenStore for MemoryStore {
 mod tests {
     use super::*;
     use chrono::DateTime;
+
+    /// The capacities a token's records go through, one redemption at a time.
+    fn capacities(limit: UsageLimit, n: usize) -> Vec<usize> {
+        let mut records = Records::NONE;
+        let mut seen = Vec::new();
+        for i in 0..n {
+            records.push(
+                Redemption {
+                    device: DeviceId::new(format!("SN-{i}")).unwrap(),
+                    redeemed_at: DateTime::UNIX_EPOCH,
+                },
+                limit,
+            );
+            assert_eq!(records.len(), i + 1);
+            assert_eq!(records.as_slice()[i].device.as_str(), format!("SN-{i}"));
+            let capacity = match &records {
+                Records::One(_) => 0,
+                Records::Many(list) => list.capacity(),
+            };
+            if seen.last() != Some(&capacity) {
+                seen.push(capacity);
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn records_grow_to_the_limit_and_never_past_it() {
+        let limited = |n| UsageLimit::limited(n).unwrap();
+        // 0: the first record, in the entry.
+        assert_eq!(capacities(UsageLimit::Once, 1), [0]);
+        assert_eq!(capacities(limited(2), 2), [0, 2]);
+        assert_eq!(capacities(limited(3), 3), [0, 3]);
+        assert_eq!(capacities(limited(5), 5), [0, 4, 5]);
+        assert_eq!(capacities(limited(10), 10), [0, 4, 8, 10]);
+        assert_eq!(capacities(UsageLimit::Unlimited, 40), [0, 4, 8, 16, 32, 64]);
+    }
 
     #[test]
     fn table_finds_what_it_holds_across_growth() {
