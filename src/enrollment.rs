@@ -48,13 +48,24 @@ pub struct Enrollment {
 impl Enrollment {
     /// The enrollment for `token` (already updated) after `decision` at `now`.
     pub fn new(token: &Token, decision: &Decision, now: DateTime<Utc>) -> Self {
+        Self::sharing(token, decision, now, Arc::clone(token.assignment()))
+    }
+
+    /// As [`new`](Enrollment::new), with `assignment` (equal to the token's) in place of
+    /// the token's own `Arc`.
+    pub(crate) fn sharing(
+        token: &Token,
+        decision: &Decision,
+        now: DateTime<Utc>,
+        assignment: Arc<Assignment>,
+    ) -> Self {
         let (replay, redeemed_at) = match decision {
             Decision::Consume { .. } => (false, now),
             Decision::Replay { first_redeemed_at } => (true, *first_redeemed_at),
         };
         Self {
             token_id: token.id(),
-            assignment: Arc::clone(token.assignment()),
+            assignment,
             metadata: token.metadata().clone(),
             uses: token.uses(),
             limit: token.usage_limit(),

@@ -73,10 +73,11 @@ pub fn distinct_groups(fx: &Fixture, work: usize, threads: usize) -> Duration {
 /// own: the threads share nothing of this crate's, the most a shared store could scale.
 pub fn separate_stores(fx: &Fixture, work: usize, threads: usize) -> Duration {
     let (per, pools, scale) = shares(fx, work, threads);
-    let spec = fx.spec(UsageLimit::Once);
     let runs: Vec<_> = pools
         .into_iter()
         .map(|pool| {
+            // A specification of each thread's own: equal values, but not one shared `Arc`.
+            let spec = fx.spec(UsageLimit::Once);
             let store = MemoryStore::with_capacity(per);
             let tokens = texts(&fx.mint_spec(&store, per, &spec));
             (fx.service(store), tokens, pool)

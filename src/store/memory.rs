@@ -247,6 +247,84 @@ struct Shard {
     /// with one `Arc`, so they skip the set. Holding the given `Arc` keeps its address from
     /// being reused, so comparing pointers is sound.
     last_interned: Option<(Arc<Assignment>, Arc<Assignment>)>,
+    /// Copies of the assignments that [`STRIPE_AFTER`] or more of the shard's tokens share,
+    /// keyed by the kept `Arc`'s address (kept in `assignments` for good, so the address
+    /// stays its own): see [`Stripes`].
+    stripes: std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
+    /// How many references make an assignment popular here: [`STRIPE_AFTER`] per shard of
+    /// the store, as the tokens of a batch spread over every shard and hold one `Arc`.
+    stripe_after: usize,
+}
+
+/// How many copies of a popular assignment a shard hands to enrollments.
+const STRIPES: usize = 8;
+
+/// An assignment gets its [`Stripes`] in a shard once this many references to it exist per
+/// shard of the store (nearly all of them tokens): a batch of some 4,000 tokens or more
+/// with the default 64 shards, never a token issued on its own. The copies then cost at
+/// most about 13 bytes per token of the batch, and less the larger it is.
+const STRIPE_AFTER: usize = 64;
+
+/// Equal copies of one assignment, one per thread stripe. Every enrollment takes a
+/// reference on its token's assignment; when the threads of a server redeem tokens of one
+/// batch, they would all write the same reference count, and its cache line would move
+/// between the cores with every redemption. Each thread takes its references on the copy
+/// of its stripe instead. Made when the shard's tokens make an assignment popular (at
+/// insert, never on the redeem path), about 100 bytes a copy.
+struct Stripes(Box<[Arc<Assignment>; STRIPES]>);
+
+impl Stripes {
+    fn of(kept: &Assignment) -> Self {
+        Self(Box::new(std::array::from_fn(|_| Arc::new(kept.clone()))))
+    }
+
+    /// The copy for the calling thread.
+    fn for_this_thread(&self) -> &Arc<Assignment> {
+        &self.0[STRIPE.with(|s| *s)]
+    }
+}
+
+/// Gives out stripes to threads in turn, so the first [`STRIPES`] threads each have one of
+/// their own.
+static NEXT_STRIPE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's stripe.
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;
+}
+
+/// Hashes an address (one `usize`): addresses are not chosen by anyone outside, so a
+/// multiplication spreads them well enough and costs a nanosecond.
+#[derive(Default, Clone, Copy)]
+struct BuildAddressHasher;
+
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl BuildHasher for BuildAddressHasher {
+    type Hasher = AddressHasher;
+
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Widening: usize is at most 64 bits on every supported target.
+        self.0 = (n as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 ^= self.0 >> 29;
+    }
 }
 
 impl Shard {
@@ -287,20 +365,40 @@ impl Shard {
     /// one (or rebuilt from parts) bring their own, 64 bytes and more each. Keeping one per
     /// distinct value makes a token cost the same however it was issued.
     fn intern(&mut self, given: &Arc<Assignment>) -> Arc<Assignment> {
-        if let Some((last, kept)) = &self.last_interned {
-            if Arc::ptr_eq(last, given) {
-                return Arc::clone(kept);
-            }
-        }
-        let kept = match self.assignments.get(&**given) {
-            Some(kept) => Arc::clone(kept),
-            None => {
-                self.assignments.insert(Arc::clone(given));
-                Arc::clone(given)
+        let kept = match &self.last_interned {
+            Some((last, kept)) if Arc::ptr_eq(last, given) => Arc::clone(kept),
+            _ => {
+                let kept = match self.assignments.get(&**given) {
+                    Some(kept) => Arc::clone(kept),
+                    None => {
+                        self.assignments.insert(Arc::clone(given));
+                        Arc::clone(given)
+                    }
+                };
+                self.last_interned = Some((Arc::clone(given), Arc::clone(&kept)));
+                kept
             }
         };
-        self.last_interned = Some((Arc::clone(given), Arc::clone(&kept)));
+        if Arc::strong_count(&kept) >= self.stripe_after {
+            self.stripes
+                .entry(Arc::as_ptr(&kept) as usize)
+                .or_insert_with(|| Stripes::of(&kept));
+        }
         kept
+    }
+
+    /// The assignment an enrollment of a token holding `kept` takes: this thread's copy
+    /// when the assignment is popular, otherwise the token's own.
+    fn for_enrollment<'a>(
+        stripes: &'a std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
+        kept: &'a Arc<Assignment>,
+    ) -> &'a Arc<Assignment> {
+        if stripes.is_empty() {
+            return kept;
+        }
+        stripes
+            .get(&(Arc::as_ptr(kept) as usize))
+            .map_or(kept, Stripes::for_this_thread)
     }
 
     /// Adds a token whose id is known to be absent.
@@ -410,7 +508,12 @@ impl MemoryStore {
         let n = shards.clamp(1, 1 << 31).next_power_of_two();
         Self {
             shards: (0..n)
-                .map(|_| Padded(RwLock::new(Shard::default())))
+                .map(|_| {
+                    Padded(RwLock::new(Shard {
+                        stripe_after: STRIPE_AFTER.saturating_mul(n),
+                        ..Shard::default()
+                    }))
+                })
                 .collect(),
             devices: RandomState::new(),
         }
@@ -543,11 +646,14 @@ impl MemoryStore {
         let shard = &mut *guard;
         let position = shard.find(hash, &id).ok_or(Rejection::NotFound { id })?;
         let p = position as usize;
+        let Shard {
+            chunks, stripes, ..
+        } = shard;
         let Entry {
             token,
             redemptions,
             index,
-        } = &mut shard.chunks[p / CHUNK][p % CHUNK];
+        } = &mut chunks[p / CHUNK][p % CHUNK];
 
         // The replay check: a scan of a short list, the index of a long one (and the
         // device's tag in it, for the insert below).
@@ -576,7 +682,8 @@ impl MemoryStore {
         // `rules::redeem_in_place`, spelled out so the enrollment is built in place.
         let decision = rules::decide(token, request, prior)?;
         token.apply(&decision);
-        let enrollment = Enrollment::new(token, &decision, request.now);
+        let assignment = Arc::clone(Shard::for_enrollment(stripes, token.assignment()));
+        let enrollment = Enrollment::sharing(token, &decision, request.now, assignment);
         if let Decision::Consume { .. } = decision {
             let at = redemptions.len();
             let record = Redemption {
@@ -812,6 +919,76 @@ mod tests {
                 .enumerate()
                 .all(|(i, r)| r.device == device(i as i64))
         );
+    }
+
+    /// Enrollments of a large batch's tokens take this thread's copy of the assignment
+    /// (equal, not the token's `Arc`), the same copy every time on one thread; a small
+    /// batch's enrollments take the token's own.
+    #[test]
+    fn enrollments_of_a_large_batch_take_a_copy_per_thread() {
+        use crate::codec::VerifiedToken;
+        use crate::keys::KeyId;
+        use crate::name::OrgId;
+        use crate::policy::{GroupId, PolicyId};
+        use crate::rules::Leeway;
+        use crate::token::{ExpirySpec, TokenSpec};
+        use std::sync::Arc;
+
+        // One shard: popular from STRIPE_AFTER references on.
+        let store = MemoryStore::with_shards(1);
+        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let key = KeyId::from_bytes([1; 4]);
+        let batch = |group: &str, first: u8, n: u8| {
+            let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new(group).unwrap())
+                .with_policies([PolicyId::new("p").unwrap()])
+                .with_usage_limit(UsageLimit::Unlimited)
+                .with_expiry(ExpirySpec::Never);
+            for i in first..first + n {
+                let id = TokenId::from_bytes([i; 16]);
+                store
+                    .insert_sync(spec.clone().into_token(id, key, now, None).unwrap())
+                    .unwrap();
+            }
+        };
+        batch("small", 0, 3);
+        batch("large", 3, STRIPE_AFTER as u8 + 10);
+        let redeem = |i: u8, device: &str| {
+            store
+                .redeem_sync(&RedeemRequest {
+                    token: VerifiedToken::new(key, TokenId::from_bytes([i; 16])),
+                    device: &DeviceId::new(device).unwrap(),
+                    now,
+                    leeway: Leeway::ZERO,
+                })
+                .unwrap()
+        };
+        let token = |i: u8| store.get_sync(TokenId::from_bytes([i; 16])).unwrap();
+
+        let small = redeem(1, "SN-1");
+        assert!(Arc::ptr_eq(&small.assignment, token(1).assignment()));
+
+        let (a, b) = (redeem(10, "SN-1"), redeem(40, "SN-2"));
+        let kept = token(10);
+        assert!(Arc::ptr_eq(kept.assignment(), token(40).assignment()));
+        assert!(!Arc::ptr_eq(&a.assignment, kept.assignment()));
+        assert_eq!(a.assignment, *kept.assignment());
+        assert_eq!(a.group().as_str(), "large");
+        assert!(
+            Arc::ptr_eq(&a.assignment, &b.assignment),
+            "one thread, one copy"
+        );
+        // A replay takes the copy too.
+        assert!(Arc::ptr_eq(&redeem(10, "SN-1").assignment, &a.assignment));
+
+        // Every copy equals the kept assignment and is an allocation of its own.
+        let shard = read(&store.shards[0]);
+        let stripes = &shard.stripes[&(Arc::as_ptr(kept.assignment()) as usize)];
+        for (i, copy) in stripes.0.iter().enumerate() {
+            assert_eq!(**copy, **kept.assignment());
+            assert!(!Arc::ptr_eq(copy, kept.assignment()));
+            assert!(stripes.0[..i].iter().all(|c| !Arc::ptr_eq(c, copy)));
+        }
+        assert_eq!(shard.stripes.len(), 1, "the small batch has none");
     }
 
     /// Equal assignments brought by separate `Arc`s (tokens issued one by one) are kept
