@@ -16,6 +16,11 @@
 //! kind of table) from a keyed SipHash of each device id to its position, so the replay
 //! check stays O(1) for unlimited tokens and costs one hash per redemption; tokens with few
 //! redemptions (nearly all) pay 8 bytes for the empty pointer.
+//!
+//! Equal assignments (organization, group, policies) are kept once per shard. An enrollment
+//! takes a reference on its token's assignment; for a popular one (a large batch) the shard
+//! keeps a few equal copies and each thread takes its references on a copy of its own, so
+//! threads redeeming tokens of one batch do not all write one reference count.
 
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::{BuildHasher, Hasher, RandomState};
