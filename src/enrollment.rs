@@ -29,7 +29,8 @@ pub struct Redemption {
 pub struct Enrollment {
     /// The token redeemed.
     pub token_id: TokenId,
-    /// The organization, device group and policies (shared with the token's record;
+    /// The organization, device group and policies (shared with the token's record, or
+    /// for a large batch in a `MemoryStore` an equal copy kept for the redeeming thread;
     /// serialized as the fields `organization`, `group` and `policies`).
     #[serde(flatten)]
     pub assignment: Arc<Assignment>,
