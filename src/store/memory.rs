@@ -252,9 +252,9 @@ struct Shard {
     /// with one `Arc`, so they skip the set. Holding the given `Arc` keeps its address from
     /// being reused, so comparing pointers is sound.
     last_interned: Option<(Arc<Assignment>, Arc<Assignment>)>,
-    /// Copies of the assignments that [`STRIPE_AFTER`] or more of the shard's tokens share,
-    /// keyed by the kept `Arc`'s address (kept in `assignments` for good, so the address
-    /// stays its own): see [`Stripes`].
+    /// Copies of the popular assignments (with `stripe_after` references or more), keyed
+    /// by the kept `Arc`'s address (kept in `assignments` for good, so the address stays
+    /// its own): see [`Stripes`].
     stripes: std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
     /// How many references make an assignment popular here: [`STRIPE_AFTER`] per shard of
     /// the store, as the tokens of a batch spread over every shard and hold one `Arc`.
@@ -274,8 +274,8 @@ const STRIPE_AFTER: usize = 64;
 /// reference on its token's assignment; when the threads of a server redeem tokens of one
 /// batch, they would all write the same reference count, and its cache line would move
 /// between the cores with every redemption. Each thread takes its references on the copy
-/// of its stripe instead. Made when the shard's tokens make an assignment popular (at
-/// insert, never on the redeem path), about 100 bytes a copy.
+/// of its stripe instead. Made when an assignment becomes popular (at insert, never on
+/// the redeem path), about 100 bytes a copy, once per shard.
 struct Stripes(Box<[Arc<Assignment>; STRIPES]>);
 
 impl Stripes {
