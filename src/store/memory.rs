@@ -252,13 +252,41 @@ struct Shard {
     /// with one `Arc`, so they skip the set. Holding the given `Arc` keeps its address from
     /// being reused, so comparing pointers is sound.
     last_interned: Option<(Arc<Assignment>, Arc<Assignment>)>,
-    /// Copies of the popular assignments (with `stripe_after` references or more), keyed
-    /// by the kept `Arc`'s address (kept in `assignments` for good, so the address stays
-    /// its own): see [`Stripes`].
+    /// Per-thread copies of the popular assignments.
+    popular: Popular,
+}
+
+/// A shard's popular assignments and their [`Stripes`].
+#[derive(Default)]
+struct Popular {
+    /// Keyed by the kept `Arc`'s address (kept in the shard's `assignments` for good, so the
+    /// address stays its own).
     stripes: std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
-    /// How many references make an assignment popular here: [`STRIPE_AFTER`] per shard of
-    /// the store, as the tokens of a batch spread over every shard and hold one `Arc`.
-    stripe_after: usize,
+    /// How many references make an assignment popular: [`STRIPE_AFTER`] per shard of the
+    /// store, as the tokens of a batch spread over every shard and hold one `Arc`.
+    after: usize,
+}
+
+impl Popular {
+    /// Gives `kept` its stripes once it is popular.
+    fn note(&mut self, kept: &Arc<Assignment>) {
+        if Arc::strong_count(kept) >= self.after {
+            self.stripes
+                .entry(Arc::as_ptr(kept) as usize)
+                .or_insert_with(|| Stripes::of(kept));
+        }
+    }
+
+    /// The assignment an enrollment of a token holding `kept` takes: this thread's copy
+    /// when the assignment is popular, otherwise the token's own.
+    fn for_enrollment<'a>(&'a self, kept: &'a Arc<Assignment>) -> &'a Arc<Assignment> {
+        if self.stripes.is_empty() {
+            return kept;
+        }
+        self.stripes
+            .get(&(Arc::as_ptr(kept) as usize))
+            .map_or(kept, Stripes::for_this_thread)
+    }
 }
 
 /// How many copies of a popular assignment a shard hands to enrollments.
@@ -303,7 +331,6 @@ thread_local! {
 #[derive(Default, Clone, Copy)]
 struct BuildAddressHasher;
 
-#[derive(Default)]
 struct AddressHasher(u64);
 
 impl BuildHasher for BuildAddressHasher {
@@ -384,26 +411,8 @@ impl Shard {
                 kept
             }
         };
-        if Arc::strong_count(&kept) >= self.stripe_after {
-            self.stripes
-                .entry(Arc::as_ptr(&kept) as usize)
-                .or_insert_with(|| Stripes::of(&kept));
-        }
+        self.popular.note(&kept);
         kept
-    }
-
-    /// The assignment an enrollment of a token holding `kept` takes: this thread's copy
-    /// when the assignment is popular, otherwise the token's own.
-    fn for_enrollment<'a>(
-        stripes: &'a std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
-        kept: &'a Arc<Assignment>,
-    ) -> &'a Arc<Assignment> {
-        if stripes.is_empty() {
-            return kept;
-        }
-        stripes
-            .get(&(Arc::as_ptr(kept) as usize))
-            .map_or(kept, Stripes::for_this_thread)
     }
 
     /// Adds a token whose id is known to be absent.
@@ -515,7 +524,10 @@ impl MemoryStore {
             shards: (0..n)
                 .map(|_| {
                     Padded(RwLock::new(Shard {
-                        stripe_after: STRIPE_AFTER.saturating_mul(n),
+                        popular: Popular {
+                            after: STRIPE_AFTER.saturating_mul(n),
+                            ..Popular::default()
+                        },
                         ..Shard::default()
                     }))
                 })
@@ -652,7 +664,7 @@ impl MemoryStore {
         let position = shard.find(hash, &id).ok_or(Rejection::NotFound { id })?;
         let p = position as usize;
         let Shard {
-            chunks, stripes, ..
+            chunks, popular, ..
         } = shard;
         let Entry {
             token,
@@ -687,7 +699,7 @@ impl MemoryStore {
         // `rules::redeem_in_place`, spelled out so the enrollment is built in place.
         let decision = rules::decide(token, request, prior)?;
         token.apply(&decision);
-        let assignment = Arc::clone(Shard::for_enrollment(stripes, token.assignment()));
+        let assignment = Arc::clone(popular.for_enrollment(token.assignment()));
         let enrollment = Enrollment::sharing(token, &decision, request.now, assignment);
         if let Decision::Consume { .. } = decision {
             let at = redemptions.len();
@@ -987,13 +999,13 @@ mod tests {
 
         // Every copy equals the kept assignment and is an allocation of its own.
         let shard = read(&store.shards[0]);
-        let stripes = &shard.stripes[&(Arc::as_ptr(kept.assignment()) as usize)];
+        let stripes = &shard.popular.stripes[&(Arc::as_ptr(kept.assignment()) as usize)];
         for (i, copy) in stripes.0.iter().enumerate() {
             assert_eq!(**copy, **kept.assignment());
             assert!(!Arc::ptr_eq(copy, kept.assignment()));
             assert!(stripes.0[..i].iter().all(|c| !Arc::ptr_eq(c, copy)));
         }
-        assert_eq!(shard.stripes.len(), 1, "the small batch has none");
+        assert_eq!(shard.popular.stripes.len(), 1, "the small batch has none");
     }
 
     /// Equal assignments brought by separate `Arc`s (tokens issued one by one) are kept
