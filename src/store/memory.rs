@@ -180,33 +180,45 @@ impl Table {
     }
 
     /// The first position whose tag is `tag` and for which `is` holds.
-    fn find(&self, tag: u32, mut is: impl FnMut(Pos) -> bool) -> Option<Pos> {
+    fn find(&self, tag: u32, is: impl FnMut(Pos) -> bool) -> Option<Pos> {
+        self.probe(tag, is).ok()
+    }
+
+    /// As [`find`](Table::find), or else the empty slot where the probe stopped (`None` for
+    /// an empty table): where [`insert_at`](Table::insert_at) puts `tag` without probing
+    /// again.
+    fn probe(&self, tag: u32, mut is: impl FnMut(Pos) -> bool) -> Result<Pos, Option<usize>> {
         if self.slots.is_empty() {
-            return None;
+            return Err(None);
         }
         let mask = self.mask();
         let mut i = tag as usize & mask;
         loop {
             let slot = self.slots[i];
             if slot == 0 {
-                return None;
+                return Err(Some(i));
             }
             // Truncation intended: the low half holds the position + 1.
             if (slot >> 32) as u32 == tag && is(slot as u32 - 1) {
-                return Some(slot as u32 - 1);
+                return Ok(slot as u32 - 1);
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// Whether `total` entries fit without growing.
+    #[inline]
+    fn has_room(&self, total: usize) -> bool {
+        // Powers of two: the same test as `grow`'s, without its arithmetic.
+        self.slots.len() >= 8 && total.saturating_mul(4) <= self.slots.len() * 3
+    }
+
     /// Makes room for `total` entries.
     #[inline]
     fn reserve(&mut self, total: usize) {
-        // Powers of two: the same test as `grow`'s, without its arithmetic.
-        if self.slots.len() >= 8 && total.saturating_mul(4) <= self.slots.len() * 3 {
-            return;
+        if !self.has_room(total) {
+            self.grow(total);
         }
-        self.grow(total);
     }
 
     #[cold]
@@ -239,6 +251,21 @@ impl Table {
     fn insert(&mut self, tag: u32, position: Pos) {
         self.place(u64::from(tag) << 32 | u64::from(position + 1));
     }
+
+    /// Adds a position that [`probe`](Table::probe) did not find, as the `total`th entry:
+    /// into the empty slot the probe stopped at (`vacant`), unless the table must grow
+    /// first. Nothing may change the table between the probe and this.
+    fn insert_at(&mut self, vacant: Option<usize>, total: usize, tag: u32, position: Pos) {
+        match vacant {
+            Some(i) if self.has_room(total) => {
+                self.slots[i] = u64::from(tag) << 32 | u64::from(position + 1);
+            }
+            _ => {
+                self.reserve(total);
+                self.insert(tag, position);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -259,8 +286,11 @@ struct Shard {
 /// A shard's popular assignments and their [`Stripes`].
 #[derive(Default)]
 struct Popular {
-    /// Keyed by the kept `Arc`'s address (kept in the shard's `assignments` for good, so the
-    /// address stays its own).
+    /// The first to become popular, with the kept `Arc`'s address: a shard usually has one
+    /// or none, and comparing an address costs less than a map lookup on every redemption.
+    first: Option<(usize, Stripes)>,
+    /// The others, keyed by the kept `Arc`'s address. (Kept `Arc`s stay in the shard's
+    /// `assignments` for good, so an address stays its own.)
     stripes: std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
     /// How many references make an assignment popular: [`STRIPE_AFTER`] per shard of the
     /// store, as the tokens of a batch spread over every shard and hold one `Arc`.
@@ -270,22 +300,42 @@ struct Popular {
 impl Popular {
     /// Gives `kept` its stripes once it is popular.
     fn note(&mut self, kept: &Arc<Assignment>) {
-        if Arc::strong_count(kept) >= self.after {
-            self.stripes
-                .entry(Arc::as_ptr(kept) as usize)
-                .or_insert_with(|| Stripes::of(kept));
+        if Arc::strong_count(kept) < self.after {
+            return;
         }
+        let address = Arc::as_ptr(kept) as usize;
+        match &self.first {
+            None => self.first = Some((address, Stripes::of(kept))),
+            Some((first, _)) if *first == address => {}
+            Some(_) => {
+                self.stripes
+                    .entry(address)
+                    .or_insert_with(|| Stripes::of(kept));
+            }
+        }
+    }
+
+    /// The stripes of `kept`, if it is popular.
+    fn of(&self, kept: &Arc<Assignment>) -> Option<&Stripes> {
+        let address = Arc::as_ptr(kept) as usize;
+        match &self.first {
+            Some((first, stripes)) if *first == address => Some(stripes),
+            // No map lookup while there is at most one.
+            _ if self.stripes.is_empty() => None,
+            _ => self.stripes.get(&address),
+        }
+    }
+
+    /// How many assignments are popular.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.stripes.len()
     }
 
     /// The assignment an enrollment of a token holding `kept` takes: this thread's copy
     /// when the assignment is popular, otherwise the token's own.
     fn for_enrollment<'a>(&'a self, kept: &'a Arc<Assignment>) -> &'a Arc<Assignment> {
-        if self.stripes.is_empty() {
-            return kept;
-        }
-        self.stripes
-            .get(&(Arc::as_ptr(kept) as usize))
-            .map_or(kept, Stripes::for_this_thread)
+        self.of(kept).map_or(kept, Stripes::for_this_thread)
     }
 }
 
@@ -672,10 +722,10 @@ impl MemoryStore {
             index,
         } = &mut chunks[p / CHUNK][p % CHUNK];
 
-        // The replay check: a scan of a short list, the index of a long one (and the
-        // device's tag in it, for the insert below).
+        // The replay check: a scan of a short list, the index of a long one (and, for a new
+        // device, its tag and the empty slot the probe stopped at, for the insert below).
         let list = redemptions.as_slice();
-        let (found, tag) = if list.len() > INDEX_THRESHOLD {
+        let (found, vacancy) = if list.len() > INDEX_THRESHOLD {
             if list.len() >= Pos::MAX as usize - 1 {
                 return Err(StoreError::backend(
                     "memory",
@@ -689,8 +739,10 @@ impl MemoryStore {
             // Made when the list grew past the threshold; rebuilt if it were missing.
             let index = index.get_or_insert_with(|| Box::new(self.index_of(list)));
             let tag = self.device_tag(device);
-            let found = index.find(tag, |p| list[p as usize].device == *device);
-            (found.map(|p| p as usize), Some(tag))
+            match index.probe(tag, |p| list[p as usize].device == *device) {
+                Ok(p) => (Some(p as usize), None),
+                Err(vacant) => (None, Some((tag, vacant))),
+            }
         } else {
             (list.iter().position(|r| r.device == *device), None)
         };
@@ -709,9 +761,8 @@ impl MemoryStore {
             };
             redemptions.push(record, token.usage_limit());
             // Positions fit: lists stop below `Pos::MAX - 1` (checked above).
-            if let (Some(tag), Some(index)) = (tag, index.as_deref_mut()) {
-                index.reserve(redemptions.len());
-                index.insert(tag, at as Pos);
+            if let (Some((tag, vacant)), Some(index)) = (vacancy, index.as_deref_mut()) {
+                index.insert_at(vacant, redemptions.len(), tag, at as Pos);
             } else if redemptions.len() == INDEX_THRESHOLD + 1 {
                 *index = Some(Box::new(self.index_of(redemptions.as_slice())));
             }
@@ -875,6 +926,39 @@ mod tests {
         assert!(table.slots.iter().filter(|&&s| s != 0).count() * 4 <= table.slots.len() * 3);
     }
 
+    proptest::proptest! {
+        /// Inserting where a probe stopped (as the redeem path does) keeps exactly what
+        /// `reserve` + `insert` would: every position is found under its own tag, never
+        /// under another key, and the table stays at most three quarters full.
+        #[test]
+        fn probe_then_insert_at_keeps_every_position(
+            tags in proptest::collection::vec(0u32..64, 0..400),
+            start in 0usize..3,
+        ) {
+            let mut table = Table::default();
+            // Start empty, half grown or fully grown, so both branches of `insert_at` run.
+            table.reserve([0, 8, 1024][start]);
+            for (p, &tag) in tags.iter().enumerate() {
+                let p = p as Pos;
+                let vacant = match table.probe(tag, |q| q == p) {
+                    Ok(q) => return Err(proptest::test_runner::TestCaseError::fail(
+                        format!("{p} found as {q} before it was inserted"),
+                    )),
+                    Err(vacant) => vacant,
+                };
+                table.insert_at(vacant, p as usize + 1, tag, p);
+            }
+            for (p, &tag) in tags.iter().enumerate() {
+                let p = p as Pos;
+                proptest::prop_assert_eq!(table.find(tag, |q| q == p), Some(p));
+                proptest::prop_assert_eq!(table.find(tag + 64, |q| q == p), None);
+            }
+            let used = table.slots.iter().filter(|&&s| s != 0).count();
+            proptest::prop_assert_eq!(used, tags.len());
+            proptest::prop_assert!(used * 4 <= table.slots.len() * 3);
+        }
+    }
+
     /// Past the index threshold, replays are still found (at their own time) and new
     /// devices still consume, up to the limit.
     #[test]
@@ -969,6 +1053,9 @@ mod tests {
         };
         batch("small", 0, 3);
         batch("large", 3, STRIPE_AFTER as u8 + 10);
+        // A second popular assignment: the shard's map, not its first slot.
+        let second = 3 + STRIPE_AFTER as u8 + 10;
+        batch("second", second, STRIPE_AFTER as u8 + 10);
         let redeem = |i: u8, device: &str| {
             store
                 .redeem_sync(&RedeemRequest {
@@ -997,15 +1084,28 @@ mod tests {
         // A replay takes the copy too.
         assert!(Arc::ptr_eq(&redeem(10, "SN-1").assignment, &a.assignment));
 
+        let c = redeem(second + 5, "SN-1");
+        let other = token(second + 5);
+        assert_eq!(c.group().as_str(), "second");
+        assert_eq!(c.assignment, *other.assignment());
+        assert!(!Arc::ptr_eq(&c.assignment, other.assignment()));
+        assert!(Arc::ptr_eq(
+            &redeem(second + 6, "SN-1").assignment,
+            &c.assignment
+        ));
+
         // Every copy equals the kept assignment and is an allocation of its own.
         let shard = read(&store.shards[0]);
-        let stripes = &shard.popular.stripes[&(Arc::as_ptr(kept.assignment()) as usize)];
-        for (i, copy) in stripes.0.iter().enumerate() {
-            assert_eq!(**copy, **kept.assignment());
-            assert!(!Arc::ptr_eq(copy, kept.assignment()));
-            assert!(stripes.0[..i].iter().all(|c| !Arc::ptr_eq(c, copy)));
+        for kept in [kept.assignment(), other.assignment()] {
+            let stripes = shard.popular.of(kept).expect("popular");
+            for (i, copy) in stripes.0.iter().enumerate() {
+                assert_eq!(**copy, **kept);
+                assert!(!Arc::ptr_eq(copy, kept));
+                assert!(stripes.0[..i].iter().all(|c| !Arc::ptr_eq(c, copy)));
+            }
         }
-        assert_eq!(shard.popular.stripes.len(), 1, "the small batch has none");
+        assert!(shard.popular.of(token(1).assignment()).is_none());
+        assert_eq!(shard.popular.len(), 2, "the small batch has none");
     }
 
     /// Equal assignments brought by separate `Arc`s (tokens issued one by one) are kept
