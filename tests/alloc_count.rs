@@ -16,8 +16,7 @@ use std::task::{Context, Poll, Waker};
 use onboarding_token::chrono::Utc;
 use onboarding_token::{
     DeviceId, DeviceRejection, Enrollment, GroupId, KeyId, Keyring, MemoryStore, Onboarding, OrgId,
-    PolicyId, RedeemError, Redemption, SigningKey, SystemRng, TokenId, TokenSpec, TokenString,
-    UsageLimit,
+    PolicyId, RedeemError, SigningKey, SystemRng, TokenId, TokenSpec, TokenString, UsageLimit,
 };
 
 struct Counting;
@@ -279,7 +278,9 @@ fn a_small_limit_allocates_its_records_once() {
     let limit = 3;
     let token = s.issue(UsageLimit::limited(limit).unwrap(), 1).remove(0);
     let devs = devices("SN", limit as usize);
-    let record = std::mem::size_of::<Redemption>() as u64;
+    // A MemoryStore keeps a redemption in 24 bytes: the device id and the time in
+    // microseconds (a public `Redemption` takes 32).
+    let record = 24;
     // The first record sits in the entry; the second moves both into a list of exactly
     // the limit; the third fits.
     let (_, first) = counted(|| s.redeem(&token, &devs[0]).unwrap());

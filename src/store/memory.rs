@@ -9,10 +9,11 @@
 //! load, doubled the cost of a token). Records are never removed, so positions are stable
 //! and the table needs no tombstones.
 //!
-//! A token's first redemption is kept in its record (in the 32 bytes a list header would
-//! take anyway, plus 8), so redeeming a single-use token allocates nothing; from the second
-//! on they are a list in redemption order, allocated at their exact size for small usage
-//! limits. Once a token has more than 16 of them, its record points to an index (the same
+//! A redemption is kept in 24 bytes (the device id and the time in microseconds, where a
+//! public [`Redemption`] takes 32). A token's first is kept in its record (in the 32 bytes a
+//! list header and its tag take anyway), so redeeming a single-use token allocates nothing;
+//! from the second on they are a list in redemption order, allocated at their exact size
+//! for small usage limits. Once a token has more than 16 of them, its record points to an index (the same
 //! kind of table) from a keyed SipHash of each device id to its position, so the replay
 //! check stays O(1) for unlimited tokens and costs one hash per redemption; tokens with few
 //! redemptions (nearly all) pay 8 bytes for the empty pointer.
@@ -25,6 +26,8 @@
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use chrono::{DateTime, Utc};
 
 use crate::enrollment::{Enrollment, Redemption};
 use crate::error::{RedeemError, Rejection, StoreError};
@@ -105,25 +108,57 @@ impl Entry {
     }
 }
 
+/// A redemption as the store keeps it: 24 bytes, where a [`Redemption`] takes 32 (its time
+/// is 12 bytes and padding). Every redemption of a long list is one of these, so the list
+/// and the memory a growing store touches are a quarter smaller.
+struct Record {
+    device: DeviceId,
+    /// Microseconds since the Unix epoch, as every store keeps redemption times.
+    at: i64,
+}
+
+impl Record {
+    fn new(device: &DeviceId, at: DateTime<Utc>) -> Self {
+        Self {
+            device: device.clone(),
+            at: at.timestamp_micros(),
+        }
+    }
+
+    fn redeemed_at(&self) -> DateTime<Utc> {
+        // Made from a `DateTime` (whose range microseconds since the epoch cover), so it
+        // converts back.
+        DateTime::from_timestamp_micros(self.at).unwrap_or_else(|| unreachable!())
+    }
+
+    fn to_redemption(&self) -> Redemption {
+        Redemption {
+            device: self.device.clone(),
+            redeemed_at: self.redeemed_at(),
+        }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Record>() == 24);
+
 /// A token's redemption records, in redemption order. The first is kept in the entry
 /// itself, so redeeming a single-use token (nearly every token) allocates nothing and
 /// touches no memory beyond its record; from the second on they are a list, allocated at
 /// exactly the limit for small limits, then doubling, never past the limit.
 enum Records {
     /// Exactly one.
-    One(Redemption),
+    One(Record),
     /// None (an empty list allocates nothing), or two and more.
-    Many(Vec<Redemption>),
+    Many(Vec<Record>),
 }
 
-// The first record takes no room a list header would not (the enum uses the device id's
-// pointer to tell the variants apart).
-const _: () = assert!(std::mem::size_of::<Records>() == std::mem::size_of::<Redemption>());
+// The first record takes no room beyond a list header and the variant's tag.
+const _: () = assert!(std::mem::size_of::<Records>() == 32);
 
 impl Records {
     const NONE: Self = Records::Many(Vec::new());
 
-    fn as_slice(&self) -> &[Redemption] {
+    fn as_slice(&self) -> &[Record] {
         match self {
             Records::One(record) => std::slice::from_ref(record),
             Records::Many(list) => list,
@@ -136,7 +171,7 @@ impl Records {
 
     /// Appends `record` to the records of a token limited to `limit`. Anything that can
     /// fail (allocating) comes before the records change.
-    fn push(&mut self, record: Redemption, limit: UsageLimit) {
+    fn push(&mut self, record: Record, limit: UsageLimit) {
         match self {
             Records::Many(list) if list.is_empty() => *self = Records::One(record),
             Records::Many(list) => {
@@ -746,7 +781,7 @@ impl MemoryStore {
         } else {
             (list.iter().position(|r| r.device == *device), None)
         };
-        let prior = found.map(|i| list[i].redeemed_at);
+        let prior = found.map(|i| list[i].redeemed_at());
 
         // `rules::redeem_in_place`, spelled out so the enrollment is built in place.
         let decision = rules::decide(token, request, prior)?;
@@ -755,11 +790,7 @@ impl MemoryStore {
         let enrollment = Enrollment::sharing(token, &decision, request.now, assignment);
         if let Decision::Consume { .. } = decision {
             let at = redemptions.len();
-            let record = Redemption {
-                device: device.clone(),
-                redeemed_at: request.now,
-            };
-            redemptions.push(record, token.usage_limit());
+            redemptions.push(Record::new(device, request.now), token.usage_limit());
             // Positions fit: lists stop below `Pos::MAX - 1` (checked above).
             if let (Some((tag, vacant)), Some(index)) = (vacancy, index.as_deref_mut()) {
                 index.insert_at(vacant, redemptions.len(), tag, at as Pos);
@@ -771,7 +802,7 @@ impl MemoryStore {
     }
 
     /// A device index of `list`.
-    fn index_of(&self, list: &[Redemption]) -> Table {
+    fn index_of(&self, list: &[Record]) -> Table {
         let mut index = Table::default();
         index.reserve(2 * list.len());
         for (i, r) in list.iter().enumerate() {
@@ -823,7 +854,10 @@ impl MemoryStore {
         let hash = mix(&id);
         let mut redemptions = read(self.shard(hash))
             .get(hash, &id)
-            .map(|e| e.redemptions.as_slice().to_vec())
+            .map(|e| {
+                let list = e.redemptions.as_slice();
+                list.iter().map(Record::to_redemption).collect::<Vec<_>>()
+            })
             .ok_or(StoreError::NotFound(id))?;
         // Oldest first by time even when clocks went back; the stable sort keeps
         // redemption order for equal times.
@@ -871,20 +905,18 @@ impl TokenStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
 
     /// The capacities a token's records go through, one redemption at a time.
     fn capacities(limit: UsageLimit, n: usize) -> Vec<usize> {
         let mut records = Records::NONE;
         let mut seen = Vec::new();
         for i in 0..n {
+            let at = DateTime::UNIX_EPOCH + chrono::TimeDelta::microseconds(i as i64 - 3);
             records.push(
-                Redemption {
-                    device: DeviceId::new(format!("SN-{i}")).unwrap(),
-                    redeemed_at: DateTime::UNIX_EPOCH,
-                },
+                Record::new(&DeviceId::new(format!("SN-{i}")).unwrap(), at),
                 limit,
             );
+            assert_eq!(records.as_slice()[i].redeemed_at(), at);
             assert_eq!(records.len(), i + 1);
             assert_eq!(records.as_slice()[i].device.as_str(), format!("SN-{i}"));
             let capacity = match &records {
@@ -927,6 +959,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A kept record gives back its redemption time to the microsecond (what every
+        /// store keeps), anywhere in chrono's range, before the epoch included.
+        #[test]
+        fn records_keep_times_to_the_microsecond(
+            secs in DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+            nanos in 0u32..1_000_000_000,
+        ) {
+            use chrono::SubsecRound;
+            let at = DateTime::from_timestamp(secs, nanos).unwrap();
+            let record = Record::new(&DeviceId::new("SN-1").unwrap(), at);
+            proptest::prop_assert_eq!(record.redeemed_at(), at.trunc_subsecs(6));
+            proptest::prop_assert_eq!(record.to_redemption().redeemed_at, at.trunc_subsecs(6));
+        }
+
         /// Inserting where a probe stopped (as the redeem path does) keeps exactly what
         /// `reserve` + `insert` would: every position is found under its own tag, never
         /// under another key, and the table stays at most three quarters full.
