@@ -10,13 +10,13 @@
 //! and the table needs no tombstones.
 //!
 //! A redemption is kept in 24 bytes (the device id and the time in microseconds, where a
-//! public [`Redemption`] takes 32). A token's first is kept in its record (in the 32 bytes a
-//! list header and its tag take anyway), so redeeming a single-use token allocates nothing;
-//! from the second on they are a list in redemption order, allocated at their exact size
-//! for small usage limits. Once a token has more than 16 of them, its record points to an index (the same
-//! kind of table) from a keyed SipHash of each device id to its position, so the replay
-//! check stays O(1) for unlimited tokens and costs one hash per redemption; tokens with few
-//! redemptions (nearly all) pay 8 bytes for the empty pointer.
+//! public [`Redemption`] takes 32). A token's first is kept in its record (in the 32 bytes
+//! a list header and its tag take anyway), so redeeming a single-use token allocates
+//! nothing; from the second on they are a list in redemption order, allocated at their
+//! exact size for small usage limits. Once a token has more than 16 of them, its record
+//! points to an index (the same kind of table) from a keyed SipHash of each device id to its
+//! position, so the replay check stays O(1) for unlimited tokens and costs one hash per
+//! redemption; tokens with few redemptions (nearly all) pay 8 bytes for the empty pointer.
 //!
 //! Equal assignments (organization, group, policies) are kept once per shard. An enrollment
 //! takes a reference on its token's assignment; for a popular one (a large batch) the shard
@@ -111,6 +111,10 @@ impl Entry {
 /// A redemption as the store keeps it: 24 bytes, where a [`Redemption`] takes 32 (its time
 /// is 12 bytes and padding). Every redemption of a long list is one of these, so the list
 /// and the memory a growing store touches are a quarter smaller.
+///
+/// The time is kept as the SQL stores keep it, in whole microseconds since the epoch
+/// (rounded down), so a time during a leap second comes back as the same fraction of the
+/// second after it.
 struct Record {
     device: DeviceId,
     /// Microseconds since the Unix epoch, as every store keeps redemption times.
@@ -126,9 +130,9 @@ impl Record {
     }
 
     fn redeemed_at(&self) -> DateTime<Utc> {
-        // Made from a `DateTime` (whose range microseconds since the epoch cover), so it
-        // converts back.
-        DateTime::from_timestamp_micros(self.at).unwrap_or_else(|| unreachable!())
+        // Made from a `DateTime`, so it converts back, except for a leap second in chrono's
+        // very last second, which counts past the end of its range: the end stands in.
+        DateTime::from_timestamp_micros(self.at).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     fn to_redemption(&self) -> Redemption {
@@ -958,19 +962,46 @@ mod tests {
         assert!(table.slots.iter().filter(|&&s| s != 0).count() * 4 <= table.slots.len() * 3);
     }
 
+    /// A leap second in chrono's last second counts past the end of its range in
+    /// microseconds; the record gives back the end instead of panicking.
+    #[test]
+    fn a_leap_second_at_the_end_of_time_comes_back_as_the_end() {
+        let last = chrono::NaiveDate::MAX
+            .and_hms_nano_opt(23, 59, 59, 1_999_999_000)
+            .unwrap()
+            .and_utc();
+        let record = Record::new(&DeviceId::new("SN-1").unwrap(), last);
+        assert_eq!(record.redeemed_at(), DateTime::<Utc>::MAX_UTC);
+        let start = DateTime::<Utc>::MIN_UTC;
+        let first = Record::new(&DeviceId::new("SN-1").unwrap(), start);
+        assert_eq!(first.redeemed_at(), start);
+    }
+
     proptest::proptest! {
         /// A kept record gives back its redemption time to the microsecond (what every
-        /// store keeps), anywhere in chrono's range, before the epoch included.
+        /// store keeps), anywhere in chrono's range, before the epoch included; a time in a
+        /// leap second as the same fraction of the next second (the end of chrono's range
+        /// for its last second), never a panic.
         #[test]
         fn records_keep_times_to_the_microsecond(
             secs in DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
-            nanos in 0u32..1_000_000_000,
+            nanos in 0u32..2_000_000_000,
         ) {
             use chrono::SubsecRound;
-            let at = DateTime::from_timestamp(secs, nanos).unwrap();
+            // chrono allows a leap second (nanos from 1e9) only in a minute's last second.
+            let secs = if nanos >= 1_000_000_000 { secs - secs.rem_euclid(60) + 59 } else { secs };
+            let Some(at) = DateTime::from_timestamp(secs, nanos) else {
+                return Ok(());
+            };
+            let expected = if nanos < 1_000_000_000 {
+                at.trunc_subsecs(6)
+            } else {
+                DateTime::from_timestamp(secs + 1, (nanos - 1_000_000_000) / 1000 * 1000)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            };
             let record = Record::new(&DeviceId::new("SN-1").unwrap(), at);
-            proptest::prop_assert_eq!(record.redeemed_at(), at.trunc_subsecs(6));
-            proptest::prop_assert_eq!(record.to_redemption().redeemed_at, at.trunc_subsecs(6));
+            proptest::prop_assert_eq!(record.redeemed_at(), expected);
+            proptest::prop_assert_eq!(record.to_redemption().redeemed_at, expected);
         }
 
         /// Inserting where a probe stopped (as the redeem path does) keeps exactly what
@@ -978,7 +1009,11 @@ mod tests {
         /// under another key, and the table stays at most three quarters full.
         #[test]
         fn probe_then_insert_at_keeps_every_position(
-            tags in proptest::collection::vec(0u32..64, 0..400),
+            // Small tags collide and crowd the low slots; any tags spread over the table.
+            tags in proptest::collection::vec(
+                proptest::prop_oneof![0u32..64, proptest::num::u32::ANY],
+                0..400,
+            ),
             start in 0usize..3,
         ) {
             let mut table = Table::default();
@@ -997,7 +1032,9 @@ mod tests {
             for (p, &tag) in tags.iter().enumerate() {
                 let p = p as Pos;
                 proptest::prop_assert_eq!(table.find(tag, |q| q == p), Some(p));
-                proptest::prop_assert_eq!(table.find(tag + 64, |q| q == p), None);
+                // A position never inserted is not found under a tag that is there.
+                let absent = tags.len() as Pos;
+                proptest::prop_assert_eq!(table.find(tag, |q| q == absent), None);
             }
             let used = table.slots.iter().filter(|&&s| s != 0).count();
             proptest::prop_assert_eq!(used, tags.len());
