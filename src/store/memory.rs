@@ -286,9 +286,14 @@ impl Table {
         self.slots[i] = slot;
     }
 
+    /// The slot holding `position` under `tag`.
+    fn slot(tag: u32, position: Pos) -> u64 {
+        u64::from(tag) << 32 | u64::from(position + 1)
+    }
+
     /// Adds a position known to be absent; call [`reserve`](Table::reserve) first.
     fn insert(&mut self, tag: u32, position: Pos) {
-        self.place(u64::from(tag) << 32 | u64::from(position + 1));
+        self.place(Self::slot(tag, position));
     }
 
     /// Adds a position that [`probe`](Table::probe) did not find, as the `total`th entry:
@@ -297,7 +302,7 @@ impl Table {
     fn insert_at(&mut self, vacant: Option<usize>, total: usize, tag: u32, position: Pos) {
         match vacant {
             Some(i) if self.has_room(total) => {
-                self.slots[i] = u64::from(tag) << 32 | u64::from(position + 1);
+                self.slots[i] = Self::slot(tag, position);
             }
             _ => {
                 self.reserve(total);
