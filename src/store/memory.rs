@@ -2,12 +2,27 @@
 //!
 //! # Layout
 //!
-//! Tokens are spread over independently locked shards by a mix of their id. Each shard keeps
-//! its records densely in fixed-size chunks and finds them through an open-addressing table
-//! of 8-byte slots (at most three quarters full), so a token costs its record plus 11 to 22
-//! bytes of table, instead of a hash map bucket sized for the whole record (which, at half
-//! load, doubled the cost of a token). Records are never removed, so positions are stable
-//! and the table needs no tombstones.
+//! Tokens are spread over shards by a mix of their id. Each shard keeps its records densely
+//! in fixed-size chunks and finds them through an open-addressing table of 8-byte slots (at
+//! most three quarters full), so a token costs its record plus 11 to 22 bytes of table,
+//! instead of a hash map bucket sized for the whole record (which, at half load, doubled
+//! the cost of a token). Records are never removed, so positions are stable and the table
+//! needs no tombstones.
+//!
+//! # Concurrency
+//!
+//! Every record has a lock of its own, and finding a record takes no lock at all: a shard's
+//! table and chunks are only ever published (each table size and each chunk set once, each
+//! slot filled once, atomically, after the record it names), never changed in place, so a
+//! lookup reads them while an insert goes on. A table that must grow is copied into a new
+//! size, which lookups use from then on; the old sizes stay until the store is dropped
+//! (about as much again as the table: some 17 bytes per token at a million tokens, none
+//! for a store made with its capacity). So a redemption writes only its own token's record,
+//! and threads redeeming different tokens write no memory in common: with one lock per
+//! shard, that lock's cache line moved between the cores on about every other redemption,
+//! whichever tokens they were. Inserts take their shard's writer lock; a bulk insert holds
+//! every shard's, but redemptions of stored tokens go on meanwhile. All of it is safe Rust
+//! (`Mutex`, `OnceLock` and atomics).
 //!
 //! A redemption is kept in 24 bytes (the device id and the time in microseconds, where a
 //! public [`Redemption`] takes 32). A token's first is kept in its record (in the 32 bytes
@@ -25,7 +40,8 @@
 
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use chrono::{DateTime, Utc};
 
@@ -82,9 +98,10 @@ impl Ord for Listed {
 /// Above this many redemptions a token gets a hash index of its devices.
 const INDEX_THRESHOLD: usize = 16;
 
-/// Records per chunk. Chunks never move once full, so growing a shard copies at most one
-/// chunk, and a shard wastes at most one partly filled chunk.
-const CHUNK: usize = 256;
+/// Records per chunk. A chunk is allocated whole when its first token arrives and never
+/// moves, so growing a shard copies no record, and a shard wastes at most one partly
+/// filled chunk (an empty store's first tokens cost at most 64 records per shard).
+const CHUNK: usize = 64;
 
 /// The shard-local position of a record.
 type Pos = u32;
@@ -208,17 +225,75 @@ impl Records {
 /// devices (tag: a keyed hash of the device id). Equal tags are allowed; the caller's
 /// predicate tells them apart, and a probe touches one slot array only, not a separate
 /// control array and buckets.
+/// Linear probing over `len` slots (a power of two, or none), read through `load`: the
+/// first answer of `is` for a position stored under `tag`, or else the empty slot where the
+/// probe stopped (`None` when there are no slots).
+///
+/// Slots are `(tag << 32) | (position + 1)`; 0 marks an empty slot. Shared by both kinds of
+/// table: a [`Table`] of plain slots and a shard's [`Levels`] of atomic ones.
+#[inline(always)]
+fn probe_slots<R>(
+    len: usize,
+    load: impl Fn(usize) -> u64,
+    tag: u32,
+    mut is: impl FnMut(Pos) -> Option<R>,
+) -> Result<R, Option<usize>> {
+    if len == 0 {
+        return Err(None);
+    }
+    let mask = len - 1;
+    let mut i = tag as usize & mask;
+    loop {
+        let slot = load(i);
+        if slot == 0 {
+            return Err(Some(i));
+        }
+        // Truncation intended: the high half is the tag, the low half the position + 1.
+        if (slot >> 32) as u32 == tag {
+            if let Some(found) = is(slot as u32 - 1) {
+                return Ok(found);
+            }
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/// The slot holding `position` under `tag`.
+fn slot_of(tag: u32, position: Pos) -> u64 {
+    u64::from(tag) << 32 | u64::from(position + 1)
+}
+
+/// How many slots `total` entries need: at most three quarters full, a power of two, at
+/// least 8.
+fn slots_for(total: usize) -> usize {
+    total
+        .saturating_mul(4)
+        .div_ceil(3)
+        .max(8)
+        .next_power_of_two()
+}
+
+/// Whether `len` slots hold `total` entries.
+#[inline]
+fn has_room(len: usize, total: usize) -> bool {
+    // Powers of two: the same test as `slots_for`'s, without its arithmetic.
+    len >= 8 && total.saturating_mul(4) <= len * 3
+}
+
+/// Open addressing with linear probing over 8-byte slots (see [`probe_slots`]). At most
+/// three quarters full. Entries are never removed.
+///
+/// A long redemption list's device index (tag: a keyed hash of the device id), changed only
+/// under its token's lock. Equal tags are allowed; the caller's predicate tells them apart,
+/// and a probe touches one slot array only, not a separate control array and buckets.
 #[derive(Default)]
 struct Table {
     slots: Vec<u64>,
 }
 
 impl Table {
-    fn mask(&self) -> usize {
-        self.slots.len().wrapping_sub(1)
-    }
-
     /// The first position whose tag is `tag` and for which `is` holds.
+    #[cfg(test)]
     fn find(&self, tag: u32, is: impl FnMut(Pos) -> bool) -> Option<Pos> {
         self.probe(tag, is).ok()
     }
@@ -227,29 +302,18 @@ impl Table {
     /// an empty table): where [`insert_at`](Table::insert_at) puts `tag` without probing
     /// again.
     fn probe(&self, tag: u32, mut is: impl FnMut(Pos) -> bool) -> Result<Pos, Option<usize>> {
-        if self.slots.is_empty() {
-            return Err(None);
-        }
-        let mask = self.mask();
-        let mut i = tag as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot == 0 {
-                return Err(Some(i));
-            }
-            // Truncation intended: the low half holds the position + 1.
-            if (slot >> 32) as u32 == tag && is(slot as u32 - 1) {
-                return Ok(slot as u32 - 1);
-            }
-            i = (i + 1) & mask;
-        }
+        probe_slots(
+            self.slots.len(),
+            |i| self.slots[i],
+            tag,
+            |p| is(p).then_some(p),
+        )
     }
 
     /// Whether `total` entries fit without growing.
     #[inline]
     fn has_room(&self, total: usize) -> bool {
-        // Powers of two: the same test as `grow`'s, without its arithmetic.
-        self.slots.len() >= 8 && total.saturating_mul(4) <= self.slots.len() * 3
+        has_room(self.slots.len(), total)
     }
 
     /// Makes room for `total` entries.
@@ -262,11 +326,7 @@ impl Table {
 
     #[cold]
     fn grow(&mut self, total: usize) {
-        let needed = total
-            .saturating_mul(4)
-            .div_ceil(3)
-            .max(8)
-            .next_power_of_two();
+        let needed = slots_for(total);
         if needed <= self.slots.len() {
             return;
         }
@@ -277,7 +337,7 @@ impl Table {
     }
 
     fn place(&mut self, slot: u64) {
-        let mask = self.mask();
+        let mask = self.slots.len() - 1;
         // Truncation intended: the tag is the high half.
         let mut i = (slot >> 32) as usize & mask;
         while self.slots[i] != 0 {
@@ -286,14 +346,9 @@ impl Table {
         self.slots[i] = slot;
     }
 
-    /// The slot holding `position` under `tag`.
-    fn slot(tag: u32, position: Pos) -> u64 {
-        u64::from(tag) << 32 | u64::from(position + 1)
-    }
-
     /// Adds a position known to be absent; call [`reserve`](Table::reserve) first.
     fn insert(&mut self, tag: u32, position: Pos) {
-        self.place(Self::slot(tag, position));
+        self.place(slot_of(tag, position));
     }
 
     /// Adds a position that [`probe`](Table::probe) did not find, as the `total`th entry:
@@ -302,7 +357,7 @@ impl Table {
     fn insert_at(&mut self, vacant: Option<usize>, total: usize, tag: u32, position: Pos) {
         match vacant {
             Some(i) if self.has_room(total) => {
-                self.slots[i] = Self::slot(tag, position);
+                self.slots[i] = slot_of(tag, position);
             }
             _ => {
                 self.reserve(total);
@@ -312,72 +367,281 @@ impl Table {
     }
 }
 
+/// How many table sizes a shard can go through: level `k` has `8 << k` slots, and
+/// `8 << 31` slots hold the most positions a shard has.
+const LEVELS: usize = 32;
+
+/// A record's place: its own lock, so redemptions of different tokens share no lock, and
+/// `None` only until its token is stored.
+type Slot = Mutex<Option<Entry>>;
+
+// A record and its lock: 8 bytes more than the record.
+const _: () = assert!(std::mem::size_of::<Slot>() == std::mem::size_of::<Entry>() + 8);
+
+/// [`CHUNK`] records, allocated together and never moved; shared by every level that
+/// holds their positions.
+type Chunk = Arc<[Slot; CHUNK]>;
+
+/// One size of a shard's table: its slots and the chunks for every position it has room
+/// for, so a lookup goes from the slot it found to the record through this level alone.
+struct Level {
+    slots: Box<[AtomicU64]>,
+    chunks: Box<[OnceLock<Chunk>]>,
+}
+
+impl Level {
+    fn new(slots: usize) -> Self {
+        // Room for three quarters of the slots.
+        let chunks = (slots / 4 * 3).div_ceil(CHUNK);
+        Self {
+            slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The record at `position`, if its chunk exists.
+    #[inline]
+    fn slot(&self, position: Pos) -> Option<&Slot> {
+        let p = position as usize;
+        Some(&self.chunks.get(p / CHUNK)?.get()?[p % CHUNK])
+    }
+
+    fn place(&self, slot: u64) {
+        let mask = self.slots.len() - 1;
+        // Truncation intended: the tag is the high half.
+        let mut i = (slot >> 32) as usize & mask;
+        while self.slots[i].load(Ordering::Relaxed) != 0 {
+            i = (i + 1) & mask;
+        }
+        // A lookup that sees the slot sees the record it names.
+        self.slots[i].store(slot, Ordering::Release);
+    }
+}
+
+/// A shard's token table (tag: the low half of [`mix`]) and its records, readable while it
+/// grows: each size is a [`Level`] of its own, set once, and a lookup probes the level
+/// `current` names. Growing copies the current level's slots into a larger one, shares its
+/// chunks with it, and then names the new one, so a lookup that started on the old level
+/// still finds everything the old level held. Old levels' slots are kept until the store is
+/// dropped, about as much again as the current level's (a store made
+/// [`with_capacity`](MemoryStore::with_capacity) has none).
+///
+/// Changed by the shard's writer only; read by anyone, without a lock: a lookup writes no
+/// memory that another thread reads.
+struct Levels {
+    current: AtomicUsize,
+    levels: [OnceLock<Level>; LEVELS],
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Self {
+            current: AtomicUsize::new(0),
+            levels: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+impl Levels {
+    /// The level lookups probe (none before the first token).
+    #[inline]
+    fn current(&self) -> Option<&Level> {
+        let level = self.current.load(Ordering::Acquire);
+        self.levels.get(level).and_then(OnceLock::get)
+    }
+
+    /// The first answer of `is` for a position under `tag`, given the level that holds it.
+    #[inline(always)]
+    fn find<'a, R>(
+        &'a self,
+        tag: u32,
+        mut is: impl FnMut(&'a Level, Pos) -> Option<R>,
+    ) -> Option<R> {
+        let level = self.current()?;
+        let slots = &level.slots;
+        probe_slots(
+            slots.len(),
+            |i| slots[i].load(Ordering::Acquire),
+            tag,
+            |p| is(level, p),
+        )
+        .ok()
+    }
+
+    /// Makes room for `total` entries and returns the level that has it. Writer only.
+    fn reserve(&self, total: usize) -> Option<&Level> {
+        match self.current() {
+            Some(level) if has_room(level.slots.len(), total) => Some(level),
+            _ => self.grow(total),
+        }
+    }
+
+    #[cold]
+    fn grow(&self, total: usize) -> Option<&Level> {
+        let old = self.current();
+        // `8 << k` slots, and a level above the current one (never set before).
+        let needed = slots_for(total).max(old.map_or(0, |l| l.slots.len() * 2));
+        let k = needed.trailing_zeros() as usize - 3;
+        // Past the largest level: more tokens than a shard's positions; `push` refuses
+        // them before this.
+        let level = self.levels.get(k)?.get_or_init(|| Level::new(needed));
+        if let Some(old) = old {
+            for slot in old.slots.iter() {
+                let slot = slot.load(Ordering::Relaxed);
+                if slot != 0 {
+                    level.place(slot);
+                }
+            }
+            for (new, chunk) in level.chunks.iter().zip(old.chunks.iter()) {
+                if let Some(chunk) = chunk.get() {
+                    let _ = new.set(Arc::clone(chunk));
+                }
+            }
+        }
+        // Lookups that see the new level see the copy in it.
+        self.current.store(k, Ordering::Release);
+        Some(level)
+    }
+
+    /// The slots in use in the current level, for tests.
+    #[cfg(test)]
+    fn used(&self) -> (usize, usize) {
+        let slots = self.current().map_or(&[][..], |l| &l.slots[..]);
+        let used = slots
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) != 0)
+            .count();
+        (used, slots.len())
+    }
+}
+
+/// Locks a record. Nothing panics while a record is locked mid-update, so a poisoned lock
+/// still guards consistent data.
+#[inline]
+fn lock(slot: &Slot) -> MutexGuard<'_, Option<Entry>> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a shard's writer (an insert) keeps to itself.
 #[derive(Default)]
-struct Shard {
-    table: Table,
-    chunks: Vec<Vec<Entry>>,
-    len: usize,
-    /// One `Arc` per distinct assignment among the shard's tokens (see [`Shard::intern`]).
+struct Writer {
+    /// One `Arc` per distinct assignment among the shard's tokens (see [`Writer::intern`]).
     assignments: HashSet<Arc<Assignment>>,
     /// The assignment last interned, as given and as kept: the tokens of a batch arrive
     /// with one `Arc`, so they skip the set. Holding the given `Arc` keeps its address from
     /// being reused, so comparing pointers is sound.
     last_interned: Option<(Arc<Assignment>, Arc<Assignment>)>,
+}
+
+impl Writer {
+    /// The shard's `Arc` for an assignment equal to `given`.
+    ///
+    /// Tokens from one specification share their assignment already; tokens issued one by
+    /// one (or rebuilt from parts) bring their own, 64 bytes and more each. Keeping one per
+    /// distinct value makes a token cost the same however it was issued.
+    fn intern(&mut self, given: &Arc<Assignment>) -> Arc<Assignment> {
+        match &self.last_interned {
+            Some((last, kept)) if Arc::ptr_eq(last, given) => Arc::clone(kept),
+            _ => {
+                let kept = match self.assignments.get(&**given) {
+                    Some(kept) => Arc::clone(kept),
+                    None => {
+                        self.assignments.insert(Arc::clone(given));
+                        Arc::clone(given)
+                    }
+                };
+                self.last_interned = Some((Arc::clone(given), Arc::clone(&kept)));
+                kept
+            }
+        }
+    }
+}
+
+/// The part of a shard that inserts write, on its own 128-byte line (two 64-byte lines:
+/// adjacent-line prefetch), away from what lookups read.
+#[repr(align(128))]
+#[derive(Default)]
+struct WriteSide {
+    writer: Mutex<Writer>,
+    /// How many tokens the shard holds: positions below it are stored.
+    len: AtomicUsize,
+}
+
+/// A share of the store's tokens.
+///
+/// A lookup (every redemption) takes no shard-wide lock: it reads the table, the chunk
+/// directory and the popular assignments, which only inserts change and only by publishing
+/// (each piece set once, or an atomic slot filled), and then locks the one record it found.
+/// So threads redeeming different tokens write no memory in common, however their tokens
+/// fall over the shards. Inserts take the shard's writer lock, one at a time.
+#[derive(Default)]
+struct Shard {
+    table: Levels,
     /// Per-thread copies of the popular assignments.
     popular: Popular,
+    write: WriteSide,
 }
 
 /// A shard's popular assignments and their [`Stripes`].
 #[derive(Default)]
 struct Popular {
-    /// The first to become popular, with the kept `Arc`'s address: a shard usually has one
-    /// or none, and comparing an address costs less than a map lookup on every redemption.
-    first: Option<(usize, Stripes)>,
-    /// The others, keyed by the kept `Arc`'s address. (Kept `Arc`s stay in the shard's
-    /// `assignments` for good, so an address stays its own.)
-    stripes: std::collections::HashMap<usize, Stripes, BuildAddressHasher>,
+    /// The popular assignments in the order they became popular, with the kept `Arc`'s
+    /// address (kept `Arc`s stay in the shard's `assignments` for good, so an address stays
+    /// its own). A shard usually has one or none, and comparing an address or two costs
+    /// less than a map lookup on every redemption; past [`POPULAR`], enrollments take the
+    /// token's own `Arc`, as for any assignment.
+    slots: [OnceLock<(usize, Stripes)>; POPULAR],
     /// How many references make an assignment popular: [`STRIPE_AFTER`] per shard of the
     /// store, as the tokens of a batch spread over every shard and hold one `Arc`.
     after: usize,
 }
 
+/// How many popular assignments a shard keeps stripes for.
+const POPULAR: usize = 8;
+
 impl Popular {
-    /// Gives `kept` its stripes once it is popular.
-    fn note(&mut self, kept: &Arc<Assignment>) {
+    /// Gives `kept` its stripes once it is popular. Writer only.
+    fn note(&self, kept: &Arc<Assignment>) {
         if Arc::strong_count(kept) < self.after {
             return;
         }
         let address = Arc::as_ptr(kept) as usize;
-        match &self.first {
-            None => self.first = Some((address, Stripes::of(kept))),
-            Some((first, _)) if *first == address => {}
-            Some(_) => {
-                self.stripes
-                    .entry(address)
-                    .or_insert_with(|| Stripes::of(kept));
+        for slot in &self.slots {
+            match slot.get() {
+                Some((a, _)) if *a == address => return,
+                Some(_) => {}
+                None => {
+                    // One writer: the slot is still empty.
+                    let _ = slot.set((address, Stripes::of(kept)));
+                    return;
+                }
             }
         }
     }
 
     /// The stripes of `kept`, if it is popular.
+    #[inline]
     fn of(&self, kept: &Arc<Assignment>) -> Option<&Stripes> {
         let address = Arc::as_ptr(kept) as usize;
-        match &self.first {
-            Some((first, stripes)) if *first == address => Some(stripes),
-            // No map lookup while there is at most one.
-            _ if self.stripes.is_empty() => None,
-            _ => self.stripes.get(&address),
+        for slot in &self.slots {
+            match slot.get() {
+                Some((a, stripes)) if *a == address => return Some(stripes),
+                Some(_) => {}
+                None => return None,
+            }
         }
+        None
     }
 
     /// How many assignments are popular.
     #[cfg(test)]
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.stripes.len()
+        self.slots.iter().filter(|s| s.get().is_some()).count()
     }
 
     /// The assignment an enrollment of a token holding `kept` takes: this thread's copy
     /// when the assignment is popular, otherwise the token's own.
+    #[inline]
     fn for_enrollment<'a>(&'a self, kept: &'a Arc<Assignment>) -> &'a Arc<Assignment> {
         self.of(kept).map_or(kept, Stripes::for_this_thread)
     }
@@ -413,134 +677,98 @@ impl Stripes {
 
 /// Gives out stripes to threads in turn, so the first [`STRIPES`] threads each have one of
 /// their own.
-static NEXT_STRIPE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// This thread's stripe.
-    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;
-}
-
-/// Hashes an address (one `usize`): addresses are not chosen by anyone outside, so a
-/// multiplication spreads them well enough and costs a nanosecond.
-#[derive(Default, Clone, Copy)]
-struct BuildAddressHasher;
-
-struct AddressHasher(u64);
-
-impl BuildHasher for BuildAddressHasher {
-    type Hasher = AddressHasher;
-
-    fn build_hasher(&self) -> AddressHasher {
-        AddressHasher(0)
-    }
-}
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        // Widening: usize is at most 64 bits on every supported target.
-        self.0 = (n as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 ^= self.0 >> 29;
-    }
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
 }
 
 impl Shard {
-    fn find(&self, hash: u64, id: &TokenId) -> Option<Pos> {
+    fn new(stripe_after: usize) -> Self {
+        Self {
+            popular: Popular {
+                after: stripe_after,
+                ..Popular::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// The number of tokens stored.
+    fn len(&self) -> usize {
+        self.write.len.load(Ordering::Acquire)
+    }
+
+    /// The writer's lock, for inserts.
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // Nothing panics mid-insert, so a poisoned lock still guards consistent data.
+        self.write
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The token `id`, locked.
+    #[inline(always)]
+    fn find(&self, hash: u64, id: &TokenId) -> Option<MutexGuard<'_, Option<Entry>>> {
         // Truncation intended: the low half is the tag.
-        self.table
-            .find(hash as u32, |p| self.entry(p).token.id() == *id)
+        self.table.find(hash as u32, |level, p| {
+            let guard = lock(level.slot(p)?);
+            let found = guard.as_ref().is_some_and(|e| e.token.id() == *id);
+            found.then_some(guard)
+        })
     }
 
-    fn entry(&self, position: Pos) -> &Entry {
-        let p = position as usize;
-        &self.chunks[p / CHUNK][p % CHUNK]
-    }
-
-    fn entry_mut(&mut self, position: Pos) -> &mut Entry {
-        let p = position as usize;
-        &mut self.chunks[p / CHUNK][p % CHUNK]
-    }
-
-    fn get(&self, hash: u64, id: &TokenId) -> Option<&Entry> {
-        self.find(hash, id).map(|p| self.entry(p))
-    }
-
-    fn get_mut(&mut self, hash: u64, id: &TokenId) -> Option<&mut Entry> {
-        self.find(hash, id).map(|p| self.entry_mut(p))
-    }
-
-    fn reserve(&mut self, additional: usize) {
-        let total = self.len.saturating_add(additional);
-        self.table.reserve(total);
-        self.chunks
-            .reserve(total.div_ceil(CHUNK).saturating_sub(self.chunks.len()));
-    }
-
-    /// The shard's `Arc` for an assignment equal to `given`.
-    ///
-    /// Tokens from one specification share their assignment already; tokens issued one by
-    /// one (or rebuilt from parts) bring their own, 64 bytes and more each. Keeping one per
-    /// distinct value makes a token cost the same however it was issued.
-    fn intern(&mut self, given: &Arc<Assignment>) -> Arc<Assignment> {
-        let kept = match &self.last_interned {
-            Some((last, kept)) if Arc::ptr_eq(last, given) => Arc::clone(kept),
-            _ => {
-                let kept = match self.assignments.get(&**given) {
-                    Some(kept) => Arc::clone(kept),
-                    None => {
-                        self.assignments.insert(Arc::clone(given));
-                        Arc::clone(given)
-                    }
-                };
-                self.last_interned = Some((Arc::clone(given), Arc::clone(&kept)));
-                kept
-            }
+    /// Calls `f` on every stored record, each locked in turn.
+    fn for_each(&self, mut f: impl FnMut(&mut Entry)) {
+        // The count first: the level current after it holds every position below it.
+        let len = self.len();
+        let Some(level) = self.table.current() else {
+            return;
         };
-        self.popular.note(&kept);
-        kept
+        for p in 0..len {
+            // Positions below `len` fit (`push` keeps them below `Pos::MAX - 1`).
+            if let Some(slot) = level.slot(p as Pos) {
+                if let Some(entry) = lock(slot).as_mut() {
+                    f(entry);
+                }
+            }
+        }
     }
 
-    /// Adds a token whose id is known to be absent.
-    fn push(&mut self, hash: u64, mut token: Token) -> Result<(), StoreError> {
-        let position = Pos::try_from(self.len)
+    /// Makes room in the table for `additional` more tokens. Writer only.
+    fn reserve(&self, additional: usize) {
+        self.table.reserve(self.len().saturating_add(additional));
+    }
+
+    /// Adds a token whose id is known to be absent. Writer only (`writer` is the held lock).
+    fn push(&self, writer: &mut Writer, hash: u64, mut token: Token) -> Result<(), StoreError> {
+        let len = self.len();
+        let position = Pos::try_from(len)
             .ok()
             .filter(|&p| p < Pos::MAX - 1)
             .ok_or_else(|| StoreError::backend("memory", "a shard is full", SHARD_FULL))?;
-        let kept = self.intern(token.assignment());
+        let kept = writer.intern(token.assignment());
+        self.popular.note(&kept);
         token.share_assignment(kept);
-        self.reserve(1);
+        let level = self
+            .table
+            .reserve(len + 1)
+            .ok_or_else(|| StoreError::backend("memory", "a shard is full", SHARD_FULL))?;
+        let p = position as usize;
+        // The level has room for the position, so a chunk for it.
+        let chunk = level.chunks[p / CHUNK]
+            .get_or_init(|| Arc::new(std::array::from_fn(|_| Mutex::new(None))));
+        // The record first, then the table slot that names it, then the count: whoever
+        // finds the slot or counts the position finds the record.
+        *lock(&chunk[p % CHUNK]) = Some(Entry::new(token));
         // Truncation intended: the low half is the tag.
-        self.table.insert(hash as u32, position);
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(Entry::new(token)),
-            _ => self.chunks.push(vec![Entry::new(token)]),
-        }
-        self.len += 1;
+        level.place(slot_of(hash as u32, position));
+        self.write.len.store(len + 1, Ordering::Release);
         Ok(())
     }
-
-    fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.chunks.iter().flatten()
-    }
-
-    fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.chunks.iter_mut().flatten()
-    }
 }
-
-/// A shard's lock on its own 128-byte line (two 64-byte lines: adjacent-line prefetch), so
-/// threads working on different shards do not contend on a shared cache line.
-#[repr(align(128))]
-struct Padded(RwLock<Shard>);
 
 /// A shard or a token's redemption list is at its size limit.
 #[derive(Debug, thiserror::Error)]
@@ -555,14 +783,17 @@ const SHARD_FULL: Full = Full {
 
 /// A concurrent in-memory [`TokenStore`].
 ///
-/// Tokens are spread over independently locked shards by id, so redemptions of different
-/// tokens rarely contend, and a redemption holds one shard's write lock only for the rule
-/// check and the update: it is exact under any number of parallel redeemers. Nothing is
-/// persisted; use it for tests, single-process tools, or in front of nothing at all.
+/// Tokens are spread over shards by id, and every token has a lock of its own: a
+/// redemption finds its token without taking any shared lock (the shard's table is
+/// published, not locked, see the `memory` module's source) and holds its token's lock
+/// only for the rule check and the update. So it is exact under any number of parallel
+/// redeemers, and threads redeeming different tokens write no memory in common. Inserts
+/// take their shard's writer lock. Nothing is persisted; use it for tests, single-process
+/// tools, or in front of nothing at all.
 ///
 /// Redeeming a single-use token allocates nothing (its record sits in the token's entry;
 /// longer lists are allocated at the limit, or doubling for unlimited tokens), and a stored
-/// token without metadata costs about 193 bytes of heap (tokens with equal organization,
+/// token without metadata costs about 220 bytes of heap (tokens with equal organization,
 /// group and policies keep them once per shard, however they were issued); see
 /// `BENCHMARKS.md`.
 ///
@@ -573,7 +804,7 @@ const SHARD_FULL: Full = Full {
 /// # let _ = service;
 /// ```
 pub struct MemoryStore {
-    shards: Box<[Padded]>,
+    shards: Box<[Shard]>,
     /// Keys the device-id hash of long redemption lists (SipHash, random per store).
     devices: RandomState,
 }
@@ -592,16 +823,6 @@ impl Default for MemoryStore {
     }
 }
 
-fn read(lock: &Padded) -> RwLockReadGuard<'_, Shard> {
-    // The lock is never held across code that can panic mid-update, so a poisoned shard
-    // still holds consistent data.
-    lock.0.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write(lock: &Padded) -> RwLockWriteGuard<'_, Shard> {
-    lock.0.write().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl MemoryStore {
     /// The default number of shards.
     pub const DEFAULT_SHARDS: usize = 64;
@@ -616,15 +837,7 @@ impl MemoryStore {
         let n = shards.clamp(1, 1 << 31).next_power_of_two();
         Self {
             shards: (0..n)
-                .map(|_| {
-                    Padded(RwLock::new(Shard {
-                        popular: Popular {
-                            after: STRIPE_AFTER.saturating_mul(n),
-                            ..Popular::default()
-                        },
-                        ..Shard::default()
-                    }))
-                })
+                .map(|_| Shard::new(STRIPE_AFTER.saturating_mul(n)))
                 .collect(),
             devices: RandomState::new(),
         }
@@ -635,7 +848,8 @@ impl MemoryStore {
         let store = Self::new();
         let per_shard = tokens.div_ceil(store.shards.len());
         for shard in store.shards.iter() {
-            write(shard).reserve(per_shard);
+            let _writer = shard.writer();
+            shard.reserve(per_shard);
         }
         store
     }
@@ -645,13 +859,13 @@ impl MemoryStore {
         (hash >> 32) as usize & (self.shards.len() - 1)
     }
 
-    fn shard(&self, hash: u64) -> &Padded {
+    fn shard(&self, hash: u64) -> &Shard {
         &self.shards[self.shard_index(hash)]
     }
 
     /// The number of tokens stored.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(s).len).sum()
+        self.shards.iter().map(Shard::len).sum()
     }
 
     /// Whether the store is empty.
@@ -663,11 +877,12 @@ impl MemoryStore {
     pub fn insert_sync(&self, token: Token) -> Result<(), StoreError> {
         let id = token.id();
         let hash = mix(&id);
-        let mut shard = write(self.shard(hash));
+        let shard = self.shard(hash);
+        let mut writer = shard.writer();
         if shard.find(hash, &id).is_some() {
             return Err(StoreError::Duplicate(id));
         }
-        shard.push(hash, token)
+        shard.push(&mut writer, hash, token)
     }
 
     /// Synchronous [`TokenStore::insert_batch`].
@@ -678,27 +893,28 @@ impl MemoryStore {
                 return Err(StoreError::Duplicate(t.id()));
             }
         }
-        // Lock every shard in index order (no deadlock), check, then write: all or nothing.
-        let mut guards: Vec<_> = self.shards.iter().map(write).collect();
-        let mut added = vec![0usize; guards.len()];
+        // Lock every shard's writer in index order (no deadlock), check, then write: all or
+        // nothing.
+        let mut writers: Vec<_> = self.shards.iter().map(Shard::writer).collect();
+        let mut added = vec![0usize; writers.len()];
         for t in &tokens {
             let hash = mix(&t.id());
             let i = self.shard_index(hash);
-            if guards[i].find(hash, &t.id()).is_some() {
+            if self.shards[i].find(hash, &t.id()).is_some() {
                 return Err(StoreError::Duplicate(t.id()));
             }
             added[i] += 1;
         }
-        for (guard, &n) in guards.iter_mut().zip(&added) {
-            if guard.len.saturating_add(n) >= Pos::MAX as usize {
+        for (shard, &n) in self.shards.iter().zip(&added) {
+            if shard.len().saturating_add(n) >= Pos::MAX as usize {
                 return Err(StoreError::backend("memory", "a shard is full", SHARD_FULL));
             }
-            guard.reserve(n);
+            shard.reserve(n);
         }
         for token in tokens {
             let hash = mix(&token.id());
             let i = self.shard_index(hash);
-            guards[i].push(hash, token)?;
+            self.shards[i].push(&mut writers[i], hash, token)?;
         }
         Ok(())
     }
@@ -706,9 +922,8 @@ impl MemoryStore {
     /// Synchronous [`TokenStore::get`].
     pub fn get_sync(&self, id: TokenId) -> Option<Token> {
         let hash = mix(&id);
-        read(self.shard(hash))
-            .get(hash, &id)
-            .map(|e| e.token.clone())
+        let entry = self.shard(hash).find(hash, &id)?;
+        entry.as_ref().map(|e| e.token.clone())
     }
 
     /// Synchronous [`TokenStore::list`].
@@ -721,9 +936,9 @@ impl MemoryStore {
         let keep = limit + 1;
         let mut page: BinaryHeap<Listed> = BinaryHeap::with_capacity(keep);
         for shard in self.shards.iter() {
-            for entry in read(shard).entries() {
+            shard.for_each(|entry| {
                 if !query.matches(&entry.token) {
-                    continue;
+                    return;
                 }
                 let key = PageCursor::after(&entry.token);
                 if page.len() == keep {
@@ -731,14 +946,14 @@ impl MemoryStore {
                         Some(largest) if key < largest.key => {
                             page.pop();
                         }
-                        _ => continue,
+                        _ => return,
                     }
                 }
                 page.push(Listed {
                     key,
                     token: entry.token.clone(),
                 });
-            }
+            });
         }
         let sorted = page
             .into_sorted_vec()
@@ -753,18 +968,14 @@ impl MemoryStore {
         let id = request.token.token_id();
         let device = request.device;
         let hash = mix(&id);
-        let mut guard = write(self.shard(hash));
-        let shard = &mut *guard;
-        let position = shard.find(hash, &id).ok_or(Rejection::NotFound { id })?;
-        let p = position as usize;
-        let Shard {
-            chunks, popular, ..
-        } = shard;
+        let shard = self.shard(hash);
+        let not_found = || Rejection::NotFound { id };
+        let mut guard = shard.find(hash, &id).ok_or_else(not_found)?;
         let Entry {
             token,
             redemptions,
             index,
-        } = &mut chunks[p / CHUNK][p % CHUNK];
+        } = guard.as_mut().ok_or_else(not_found)?;
 
         // The replay check: a scan of a short list, the index of a long one (and, for a new
         // device, its tag and the empty slot the probe stopped at, for the insert below).
@@ -795,7 +1006,7 @@ impl MemoryStore {
         // `rules::redeem_in_place`, spelled out so the enrollment is built in place.
         let decision = rules::decide(token, request, prior)?;
         token.apply(&decision);
-        let assignment = Arc::clone(popular.for_enrollment(token.assignment()));
+        let assignment = Arc::clone(shard.popular.for_enrollment(token.assignment()));
         let enrollment = Enrollment::sharing(token, &decision, request.now, assignment);
         if let Decision::Consume { .. } = decision {
             let at = redemptions.len();
@@ -843,17 +1054,20 @@ impl MemoryStore {
         let revocation = Arc::new(revocation.clone());
         if let RevokeTarget::Token(id) = target {
             let hash = mix(id);
-            let mut shard = write(self.shard(hash));
-            let entry = shard.get_mut(hash, id).ok_or(StoreError::NotFound(*id))?;
-            return Ok(u64::from(entry.token.revoke(&revocation)));
+            let mut entry = self
+                .shard(hash)
+                .find(hash, id)
+                .ok_or(StoreError::NotFound(*id))?;
+            let revoked = entry.as_mut().is_some_and(|e| e.token.revoke(&revocation));
+            return Ok(u64::from(revoked));
         }
         let mut count = 0;
         for shard in self.shards.iter() {
-            for entry in write(shard).entries_mut() {
+            shard.for_each(|entry| {
                 if target.matches(&entry.token) && entry.token.revoke(&revocation) {
                     count += 1;
                 }
-            }
+            });
         }
         Ok(count)
     }
@@ -861,11 +1075,12 @@ impl MemoryStore {
     /// Synchronous [`TokenStore::redemptions`].
     pub fn redemptions_sync(&self, id: TokenId) -> Result<Vec<Redemption>, StoreError> {
         let hash = mix(&id);
-        let mut redemptions = read(self.shard(hash))
-            .get(hash, &id)
-            .map(|e| {
-                let list = e.redemptions.as_slice();
-                list.iter().map(Record::to_redemption).collect::<Vec<_>>()
+        let mut redemptions = self
+            .shard(hash)
+            .find(hash, &id)
+            .and_then(|entry| {
+                let list = entry.as_ref()?.redemptions.as_slice();
+                Some(list.iter().map(Record::to_redemption).collect::<Vec<_>>())
             })
             .ok_or(StoreError::NotFound(id))?;
         // Oldest first by time even when clocks went back; the stable sort keeps
@@ -1183,7 +1398,7 @@ mod tests {
         ));
 
         // Every copy equals the kept assignment and is an allocation of its own.
-        let shard = read(&store.shards[0]);
+        let shard = &store.shards[0];
         for kept in [kept.assignment(), other.assignment()] {
             let stripes = shard.popular.of(kept).expect("popular");
             for (i, copy) in stripes.0.iter().enumerate() {
@@ -1236,6 +1451,65 @@ mod tests {
             assert!(Arc::ptr_eq(t.assignment(), same.assignment()), "token {n}");
             assert_eq!(t.policies(), [PolicyId::new("p").unwrap()]);
         }
+    }
+
+    /// A lookup takes no lock on the shard: while one thread inserts tokens one by one
+    /// (through every table growth and chunk), another finds and redeems each as soon as
+    /// its insert has returned, never missing one, and the shard ends up holding each once.
+    #[test]
+    fn lookups_find_every_finished_insert_while_the_shard_grows() {
+        use crate::codec::VerifiedToken;
+        use crate::keys::KeyId;
+        use crate::name::OrgId;
+        use crate::policy::GroupId;
+        use crate::rules::Leeway;
+        use crate::token::{ExpirySpec, TokenSpec};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        const N: u32 = 5_000;
+        let store = MemoryStore::with_shards(1);
+        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let key = KeyId::from_bytes([1; 4]);
+        let id = |i: u32| {
+            let mut bytes = [7u8; 16];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            TokenId::from_bytes(bytes)
+        };
+        let inserted = AtomicUsize::new(0);
+        let device = DeviceId::new("SN-1").unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
+                    .with_expiry(ExpirySpec::Never);
+                for i in 0..N {
+                    let token = spec.clone().into_token(id(i), key, now, None).unwrap();
+                    store.insert_sync(token).unwrap();
+                    inserted.store(i as usize + 1, Ordering::Release);
+                }
+            });
+            let mut redeemed = 0;
+            while redeemed < N {
+                let done = inserted.load(Ordering::Acquire) as u32;
+                for i in redeemed..done {
+                    assert!(store.get_sync(id(i)).is_some(), "token {i} is found");
+                    let e = store
+                        .redeem_sync(&RedeemRequest {
+                            token: VerifiedToken::new(key, id(i)),
+                            device: &device,
+                            now,
+                            leeway: Leeway::ZERO,
+                        })
+                        .unwrap_or_else(|e| panic!("token {i}: {e}"));
+                    assert_eq!((e.uses, e.replay), (1, false));
+                }
+                redeemed = done;
+            }
+        });
+        assert_eq!(store.len(), N as usize);
+        let (used, slots) = store.shards[0].table.used();
+        assert_eq!(used, N as usize);
+        assert!(used * 4 <= slots * 3);
+        assert!(store.get_sync(id(N)).is_none());
     }
 
     #[test]
