@@ -380,7 +380,7 @@ const _: () = assert!(std::mem::size_of::<Slot>() == std::mem::size_of::<Entry>(
 
 /// [`CHUNK`] records, allocated together and never moved; shared by every level that
 /// holds their positions.
-type Chunk = Arc<[Slot]>;
+type Chunk = Arc<[Slot; CHUNK]>;
 
 /// One size of a shard's table: its slots and the chunks for every position it has room
 /// for, so a lookup goes from the slot it found to the record through this level alone.
@@ -403,7 +403,7 @@ impl Level {
     #[inline]
     fn slot(&self, position: Pos) -> Option<&Slot> {
         let p = position as usize;
-        self.chunks.get(p / CHUNK)?.get()?.get(p % CHUNK)
+        Some(&self.chunks.get(p / CHUNK)?.get()?[p % CHUNK])
     }
 
     fn place(&self, slot: u64) {
@@ -759,7 +759,7 @@ impl Shard {
         let p = position as usize;
         // The level has room for the position, so a chunk for it.
         let chunk = level.chunks[p / CHUNK]
-            .get_or_init(|| (0..CHUNK).map(|_| Mutex::new(None)).collect());
+            .get_or_init(|| Arc::new(std::array::from_fn(|_| Mutex::new(None))));
         // The record first, then the table slot that names it, then the count: whoever
         // finds the slot or counts the position finds the record.
         *lock(&chunk[p % CHUNK]) = Some(Entry::new(token));
