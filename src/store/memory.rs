@@ -11,18 +11,25 @@
 //!
 //! # Concurrency
 //!
-//! Every record has a lock of its own, and finding a record takes no lock at all: a shard's
-//! table and chunks are only ever published (each table size and each chunk set once, each
-//! slot filled once, atomically, after the record it names), never changed in place, so a
-//! lookup reads them while an insert goes on. A table that must grow is copied into a new
-//! size, which lookups use from then on; the old sizes stay until the store is dropped
-//! (about as much again as the table: some 17 bytes per token at a million tokens, none
-//! for a store made with its capacity). So a redemption writes only its own token's record,
-//! and threads redeeming different tokens write no memory in common: with one lock per
-//! shard, that lock's cache line moved between the cores on about every other redemption,
-//! whichever tokens they were. Inserts take their shard's writer lock; a bulk insert holds
-//! every shard's, but redemptions of stored tokens go on meanwhile. All of it is safe Rust
-//! (`Mutex`, `OnceLock` and atomics).
+//! Every record has a lock of its own, and finding a record takes no shared lock: a
+//! shard's table and chunks are only ever published (each table size and each chunk set
+//! once, each slot filled once, atomically, after the record it names), never changed in
+//! place, so a lookup reads them while an insert goes on, and locks only the record (or,
+//! rarely, the records) whose tag matches, to compare the id. A table that must grow is
+//! built whole in a new size, which lookups use from then on; the old sizes stay until the
+//! store is dropped (about as much again as the table: some 17 bytes per token at a million
+//! tokens, none for a store made with its capacity unless a shard outgrows its share).
+//! So a redemption writes its own token's record and no lock or table of the shard: with
+//! one lock per shard, that lock's cache line moved between the cores on about every other
+//! redemption, whichever tokens they were. What threads redeeming different tokens can
+//! still write in common: a reference count on an assignment that is not popular (tokens
+//! of small batches share it; a large batch's is striped per thread, see below), on shared
+//! metadata, and a cache line shared by two neighbouring records. Inserts take their
+//! shard's writer lock; a bulk insert holds every shard's, but redemptions of stored tokens
+//! go on meanwhile, and a batch's tokens become visible to lookups one by one (it is still
+//! all or nothing: every check comes before the first token is stored). All of it is safe
+//! Rust (`Mutex`, `OnceLock` and atomics). Never call a lookup or `for_each` on a shard
+//! while holding one of its record guards: the probe may need that record's lock.
 //!
 //! A redemption is kept in 24 bytes (the device id and the time in microseconds, where a
 //! public [`Redemption`] takes 32). A token's first is kept in its record (in the 32 bytes
@@ -218,13 +225,6 @@ impl Records {
     }
 }
 
-/// Open addressing with linear probing over 8-byte slots `(tag << 32) | (position + 1)`;
-/// 0 marks an empty slot. At most three quarters full. Entries are never removed.
-///
-/// Used twice: a shard's tokens (tag: the low half of [`mix`]) and a long redemption list's
-/// devices (tag: a keyed hash of the device id). Equal tags are allowed; the caller's
-/// predicate tells them apart, and a probe touches one slot array only, not a separate
-/// control array and buckets.
 /// Linear probing over `len` slots (a power of two, or none), read through `load`: the
 /// first answer of `is` for a position stored under `tag`, or else the empty slot where the
 /// probe stopped (`None` when there are no slots).
@@ -367,8 +367,9 @@ impl Table {
     }
 }
 
-/// How many table sizes a shard can go through: level `k` has `8 << k` slots, and
-/// `8 << 31` slots hold the most positions a shard has.
+/// How many table sizes a shard can go through: level `k` has `8 << k` slots, and a full
+/// shard's table is level 30 (`8 << 30` slots hold `Pos::MAX - 1` positions); level 31 is
+/// there for `with_capacity` of more.
 const LEVELS: usize = 32;
 
 /// A record's place: its own lock, so redemptions of different tokens share no lock, and
@@ -390,13 +391,28 @@ struct Level {
 }
 
 impl Level {
-    fn new(slots: usize) -> Self {
+    /// A level of `slots` slots holding what `old` holds: its slots placed again, its
+    /// chunks shared.
+    fn grown(old: Option<&Level>, slots: usize) -> Self {
         // Room for three quarters of the slots.
         let chunks = (slots / 4 * 3).div_ceil(CHUNK);
-        Self {
+        let level = Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
+            chunks: (0..chunks)
+                .map(|i| {
+                    old.and_then(|l| l.chunks.get(i))
+                        .and_then(OnceLock::get)
+                        .map_or_else(OnceLock::new, |c| OnceLock::from(Arc::clone(c)))
+                })
+                .collect(),
+        };
+        for slot in old.map_or(&[][..], |l| &l.slots[..]) {
+            let slot = slot.load(Ordering::Relaxed);
+            if slot != 0 {
+                level.place(slot);
+            }
         }
+        level
     }
 
     /// The record at `position`, if its chunk exists.
@@ -479,25 +495,15 @@ impl Levels {
     #[cold]
     fn grow(&self, total: usize) -> Option<&Level> {
         let old = self.current();
-        // `8 << k` slots, and a level above the current one (never set before).
+        // `8 << k` slots, and a level above the current one.
         let needed = slots_for(total).max(old.map_or(0, |l| l.slots.len() * 2));
         let k = needed.trailing_zeros() as usize - 3;
         // Past the largest level: more tokens than a shard's positions; `push` refuses
         // them before this.
-        let level = self.levels.get(k)?.get_or_init(|| Level::new(needed));
-        if let Some(old) = old {
-            for slot in old.slots.iter() {
-                let slot = slot.load(Ordering::Relaxed);
-                if slot != 0 {
-                    level.place(slot);
-                }
-            }
-            for (new, chunk) in level.chunks.iter().zip(old.chunks.iter()) {
-                if let Some(chunk) = chunk.get() {
-                    let _ = new.set(Arc::clone(chunk));
-                }
-            }
-        }
+        let cell = self.levels.get(k)?;
+        // Built whole, then published: a level is never seen half copied.
+        cell.set(Level::grown(old, needed)).ok()?;
+        let level = cell.get()?;
         // Lookups that see the new level see the copy in it.
         self.current.store(k, Ordering::Release);
         Some(level)
@@ -571,9 +577,9 @@ struct WriteSide {
 ///
 /// A lookup (every redemption) takes no shard-wide lock: it reads the table, the chunk
 /// directory and the popular assignments, which only inserts change and only by publishing
-/// (each piece set once, or an atomic slot filled), and then locks the one record it found.
-/// So threads redeeming different tokens write no memory in common, however their tokens
-/// fall over the shards. Inserts take the shard's writer lock, one at a time.
+/// (each piece set once, or an atomic slot filled), and then locks the record it found.
+/// So threads redeeming different tokens write nothing of the shard's, however their
+/// tokens fall over the shards. Inserts take the shard's writer lock, one at a time.
 #[derive(Default)]
 struct Shard {
     table: Levels,
@@ -787,8 +793,9 @@ const SHARD_FULL: Full = Full {
 /// redemption finds its token without taking any shared lock (the shard's table is
 /// published, not locked, see the `memory` module's source) and holds its token's lock
 /// only for the rule check and the update. So it is exact under any number of parallel
-/// redeemers, and threads redeeming different tokens write no memory in common. Inserts
-/// take their shard's writer lock. Nothing is persisted; use it for tests, single-process
+/// redeemers, and threads redeeming different tokens share no lock and, for tokens of a
+/// large batch or of different specifications, no written memory. Inserts take their
+/// shard's writer lock; redemptions go on while they run. Nothing is persisted; use it for tests, single-process
 /// tools, or in front of nothing at all.
 ///
 /// Redeeming a single-use token allocates nothing (its record sits in the token's entry;
@@ -846,7 +853,10 @@ impl MemoryStore {
     /// An empty store sized for about `tokens` tokens.
     pub fn with_capacity(tokens: usize) -> Self {
         let store = Self::new();
+        // Each shard's share and four standard deviations more (ids spread at random), so
+        // that a shard rarely outgrows its table and keeps an earlier size.
         let per_shard = tokens.div_ceil(store.shards.len());
+        let per_shard = per_shard.saturating_add(4 * per_shard.isqrt());
         for shard in store.shards.iter() {
             let _writer = shard.writer();
             shard.reserve(per_shard);
@@ -894,7 +904,7 @@ impl MemoryStore {
             }
         }
         // Lock every shard's writer in index order (no deadlock), check, then write: all or
-        // nothing.
+        // nothing. Lookups are not held off: they see the batch's tokens one by one.
         let mut writers: Vec<_> = self.shards.iter().map(Shard::writer).collect();
         let mut added = vec![0usize; writers.len()];
         for t in &tokens {
@@ -1356,7 +1366,7 @@ mod tests {
         };
         batch("small", 0, 3);
         batch("large", 3, STRIPE_AFTER as u8 + 10);
-        // A second popular assignment: the shard's map, not its first slot.
+        // A second popular assignment: the shard's second slot.
         let second = 3 + STRIPE_AFTER as u8 + 10;
         batch("second", second, STRIPE_AFTER as u8 + 10);
         let redeem = |i: u8, device: &str| {
@@ -1451,6 +1461,130 @@ mod tests {
             assert!(Arc::ptr_eq(t.assignment(), same.assignment()), "token {n}");
             assert_eq!(t.policies(), [PolicyId::new("p").unwrap()]);
         }
+    }
+
+    /// `for_each` (revoke by group, list) racing inserts and growth: every token whose
+    /// insert returned before the call is covered by it, each exactly once overall.
+    #[test]
+    fn for_each_covers_every_finished_insert_while_the_shard_grows() {
+        use crate::keys::KeyId;
+        use crate::name::OrgId;
+        use crate::policy::GroupId;
+        use crate::token::{ExpirySpec, TokenSpec};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        const N: u32 = 20_000;
+        let store = MemoryStore::with_shards(1);
+        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let key = KeyId::from_bytes([1; 4]);
+        let id = |i: u32| {
+            let mut bytes = [9u8; 16];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            TokenId::from_bytes(bytes)
+        };
+        let inserted = AtomicUsize::new(0);
+        let target = RevokeTarget::Group {
+            organization: OrgId::new("o").unwrap(),
+            group: GroupId::new("g").unwrap(),
+        };
+        let revocation = Revocation::new(now, "review").unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
+                    .with_expiry(ExpirySpec::Never);
+                for i in 0..N {
+                    let token = spec.clone().into_token(id(i), key, now, None).unwrap();
+                    store.insert_sync(token).unwrap();
+                    inserted.store(i as usize + 1, Ordering::Release);
+                }
+            });
+            let mut revoked = 0u64;
+            loop {
+                let done = inserted.load(Ordering::Acquire) as u64;
+                revoked += store.revoke_sync(&target, &revocation).unwrap();
+                assert!(revoked >= done, "{revoked} revoked, {done} inserted before");
+                assert!(revoked <= store.len() as u64);
+                if done == u64::from(N) {
+                    break;
+                }
+            }
+            assert_eq!(revoked, u64::from(N));
+        });
+    }
+
+    /// Every level has a chunk for every position it claims room for, the table never
+    /// passes three quarters, and a full shard's table is a level that exists.
+    #[test]
+    fn every_level_has_a_chunk_for_every_position_it_has_room_for() {
+        for k in 0..LEVELS {
+            let slots = 8usize << k;
+            let chunks = (slots / 4 * 3).div_ceil(CHUNK);
+            let most = slots / 4 * 3;
+            assert!(has_room(slots, most) && !has_room(slots, most + 1), "k {k}");
+            assert!((most - 1) / CHUNK < chunks, "k {k}");
+            assert_eq!(slots_for(most), slots);
+        }
+        for total in 0..200_000usize {
+            let s = slots_for(total);
+            assert!(has_room(s, total));
+            assert!(s == 8 || !has_room(s / 2, total), "{total}");
+        }
+        let full = slots_for(Pos::MAX as usize - 1);
+        assert!((full.trailing_zeros() as usize - 3) < LEVELS);
+    }
+
+    /// White-box: while one thread inserts through every growth, another keeps checking
+    /// what lookups and `for_each` rely on, on in-flight state: every published slot of the
+    /// current level names a record that is there (chunk set, entry `Some`), and every
+    /// position below `len` is stored in the level current after loading `len`.
+    #[test]
+    fn published_slots_and_counted_positions_always_name_stored_records() {
+        use crate::keys::KeyId;
+        use crate::name::OrgId;
+        use crate::policy::GroupId;
+        use crate::token::{ExpirySpec, TokenSpec};
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        const N: u32 = 20_000;
+        let store = MemoryStore::with_shards(1);
+        let shard = &store.shards[0];
+        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let key = KeyId::from_bytes([1; 4]);
+        let finished = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
+                    .with_expiry(ExpirySpec::Never);
+                for i in 0..N {
+                    let mut bytes = [5u8; 16];
+                    bytes[..4].copy_from_slice(&i.to_le_bytes());
+                    let token = spec
+                        .clone()
+                        .into_token(TokenId::from_bytes(bytes), key, now, None);
+                    store.insert_sync(token.unwrap()).unwrap();
+                }
+                finished.store(true, Ordering::Release);
+            });
+            while !finished.load(Ordering::Acquire) {
+                let len = shard.len();
+                if let Some(level) = shard.table.current() {
+                    for p in 0..len {
+                        let slot = level
+                            .slot(p as Pos)
+                            .expect("a counted position has a chunk");
+                        assert!(lock(slot).is_some(), "position {p} < len {len} is stored");
+                    }
+                    for s in level.slots.iter() {
+                        let s = s.load(Ordering::Acquire);
+                        if s != 0 {
+                            let p = s as u32 - 1;
+                            let slot = level.slot(p).expect("a published slot has a chunk");
+                            assert!(lock(slot).is_some(), "published position {p} is stored");
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// A lookup takes no lock on the shard: while one thread inserts tokens one by one
