@@ -1463,41 +1463,56 @@ mod tests {
         }
     }
 
+    /// The time, key and ids of the concurrency tests' tokens.
+    fn grow_now() -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000)
+    }
+
+    fn grow_key() -> crate::keys::KeyId {
+        crate::keys::KeyId::from_bytes([1; 4])
+    }
+
+    fn grow_id(i: u32) -> TokenId {
+        let mut bytes = [7u8; 16];
+        bytes[..4].copy_from_slice(&i.to_le_bytes());
+        TokenId::from_bytes(bytes)
+    }
+
+    /// Inserts tokens `grow_id(0..n)` (organization `o`, group `g`, single-use, never
+    /// expiring) one by one, storing after each how many inserts have returned.
+    fn insert_one_by_one(store: &MemoryStore, n: u32, inserted: &std::sync::atomic::AtomicUsize) {
+        use crate::name::OrgId;
+        use crate::policy::GroupId;
+        use crate::token::{ExpirySpec, TokenSpec};
+        let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
+            .with_expiry(ExpirySpec::Never);
+        for i in 0..n {
+            let token = spec
+                .clone()
+                .into_token(grow_id(i), grow_key(), grow_now(), None);
+            store.insert_sync(token.unwrap()).unwrap();
+            inserted.store(i as usize + 1, std::sync::atomic::Ordering::Release);
+        }
+    }
+
     /// `for_each` (revoke by group, list) racing inserts and growth: every token whose
     /// insert returned before the call is covered by it, each exactly once overall.
     #[test]
     fn for_each_covers_every_finished_insert_while_the_shard_grows() {
-        use crate::keys::KeyId;
         use crate::name::OrgId;
         use crate::policy::GroupId;
-        use crate::token::{ExpirySpec, TokenSpec};
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         const N: u32 = 20_000;
         let store = MemoryStore::with_shards(1);
-        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
-        let key = KeyId::from_bytes([1; 4]);
-        let id = |i: u32| {
-            let mut bytes = [9u8; 16];
-            bytes[..4].copy_from_slice(&i.to_le_bytes());
-            TokenId::from_bytes(bytes)
-        };
         let inserted = AtomicUsize::new(0);
         let target = RevokeTarget::Group {
             organization: OrgId::new("o").unwrap(),
             group: GroupId::new("g").unwrap(),
         };
-        let revocation = Revocation::new(now, "review").unwrap();
+        let revocation = Revocation::new(grow_now(), "leaked").unwrap();
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
-                    .with_expiry(ExpirySpec::Never);
-                for i in 0..N {
-                    let token = spec.clone().into_token(id(i), key, now, None).unwrap();
-                    store.insert_sync(token).unwrap();
-                    inserted.store(i as usize + 1, Ordering::Release);
-                }
-            });
+            s.spawn(|| insert_one_by_one(&store, N, &inserted));
             let mut revoked = 0u64;
             loop {
                 let done = inserted.load(Ordering::Acquire) as u64;
@@ -1539,33 +1554,15 @@ mod tests {
     /// position below `len` is stored in the level current after loading `len`.
     #[test]
     fn published_slots_and_counted_positions_always_name_stored_records() {
-        use crate::keys::KeyId;
-        use crate::name::OrgId;
-        use crate::policy::GroupId;
-        use crate::token::{ExpirySpec, TokenSpec};
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::{AtomicUsize, Ordering};
 
         const N: u32 = 20_000;
         let store = MemoryStore::with_shards(1);
         let shard = &store.shards[0];
-        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
-        let key = KeyId::from_bytes([1; 4]);
-        let finished = AtomicBool::new(false);
+        let inserted = AtomicUsize::new(0);
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
-                    .with_expiry(ExpirySpec::Never);
-                for i in 0..N {
-                    let mut bytes = [5u8; 16];
-                    bytes[..4].copy_from_slice(&i.to_le_bytes());
-                    let token = spec
-                        .clone()
-                        .into_token(TokenId::from_bytes(bytes), key, now, None);
-                    store.insert_sync(token.unwrap()).unwrap();
-                }
-                finished.store(true, Ordering::Release);
-            });
-            while !finished.load(Ordering::Acquire) {
+            s.spawn(|| insert_one_by_one(&store, N, &inserted));
+            while inserted.load(Ordering::Acquire) < N as usize {
                 let len = shard.len();
                 if let Some(level) = shard.table.current() {
                     for p in 0..len {
@@ -1593,44 +1590,25 @@ mod tests {
     #[test]
     fn lookups_find_every_finished_insert_while_the_shard_grows() {
         use crate::codec::VerifiedToken;
-        use crate::keys::KeyId;
-        use crate::name::OrgId;
-        use crate::policy::GroupId;
         use crate::rules::Leeway;
-        use crate::token::{ExpirySpec, TokenSpec};
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         const N: u32 = 5_000;
         let store = MemoryStore::with_shards(1);
-        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
-        let key = KeyId::from_bytes([1; 4]);
-        let id = |i: u32| {
-            let mut bytes = [7u8; 16];
-            bytes[..4].copy_from_slice(&i.to_le_bytes());
-            TokenId::from_bytes(bytes)
-        };
         let inserted = AtomicUsize::new(0);
         let device = DeviceId::new("SN-1").unwrap();
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new("g").unwrap())
-                    .with_expiry(ExpirySpec::Never);
-                for i in 0..N {
-                    let token = spec.clone().into_token(id(i), key, now, None).unwrap();
-                    store.insert_sync(token).unwrap();
-                    inserted.store(i as usize + 1, Ordering::Release);
-                }
-            });
+            s.spawn(|| insert_one_by_one(&store, N, &inserted));
             let mut redeemed = 0;
             while redeemed < N {
                 let done = inserted.load(Ordering::Acquire) as u32;
                 for i in redeemed..done {
-                    assert!(store.get_sync(id(i)).is_some(), "token {i} is found");
+                    assert!(store.get_sync(grow_id(i)).is_some(), "token {i} is found");
                     let e = store
                         .redeem_sync(&RedeemRequest {
-                            token: VerifiedToken::new(key, id(i)),
+                            token: VerifiedToken::new(grow_key(), grow_id(i)),
                             device: &device,
-                            now,
+                            now: grow_now(),
                             leeway: Leeway::ZERO,
                         })
                         .unwrap_or_else(|e| panic!("token {i}: {e}"));
@@ -1643,7 +1621,7 @@ mod tests {
         let (used, slots) = store.shards[0].table.used();
         assert_eq!(used, N as usize);
         assert!(used * 4 <= slots * 3);
-        assert!(store.get_sync(id(N)).is_none());
+        assert!(store.get_sync(grow_id(N)).is_none());
     }
 
     #[test]
