@@ -440,10 +440,10 @@ impl Level {
 /// chunks with it, and then names the new one, so a lookup that started on the old level
 /// still finds everything the old level held. Old levels' slots are kept until the store is
 /// dropped, about as much again as the current level's (a store made
-/// [`with_capacity`](MemoryStore::with_capacity) has none).
+/// [`with_capacity`](MemoryStore::with_capacity) usually has none).
 ///
-/// Changed by the shard's writer only; read by anyone, without a lock: a lookup writes no
-/// memory that another thread reads.
+/// Changed by the shard's writer only; read by anyone, without a lock: a lookup writes
+/// nothing of it.
 struct Levels {
     current: AtomicUsize,
     levels: [OnceLock<Level>; LEVELS],
