@@ -754,14 +754,11 @@ impl Shard {
         let position = Pos::try_from(len)
             .ok()
             .filter(|&p| p < Pos::MAX - 1)
-            .ok_or_else(|| StoreError::backend("memory", "a shard is full", SHARD_FULL))?;
+            .ok_or_else(shard_full)?;
         let kept = writer.intern(token.assignment());
         self.popular.note(&kept);
         token.share_assignment(kept);
-        let level = self
-            .table
-            .reserve(len + 1)
-            .ok_or_else(|| StoreError::backend("memory", "a shard is full", SHARD_FULL))?;
+        let level = self.table.reserve(len + 1).ok_or_else(shard_full)?;
         let p = position as usize;
         // The level has room for the position, so a chunk for it.
         let chunk = level.chunks[p / CHUNK]
@@ -783,9 +780,16 @@ struct Full {
     what: &'static str,
 }
 
-const SHARD_FULL: Full = Full {
-    what: "tokens per shard",
-};
+/// A shard holds `Pos::MAX - 1` tokens.
+fn shard_full() -> StoreError {
+    StoreError::backend(
+        "memory",
+        "a shard is full",
+        Full {
+            what: "tokens per shard",
+        },
+    )
+}
 
 /// A concurrent in-memory [`TokenStore`].
 ///
@@ -917,7 +921,7 @@ impl MemoryStore {
         }
         for (shard, &n) in self.shards.iter().zip(&added) {
             if shard.len().saturating_add(n) >= Pos::MAX as usize {
-                return Err(StoreError::backend("memory", "a shard is full", SHARD_FULL));
+                return Err(shard_full());
             }
             shard.reserve(n);
         }
