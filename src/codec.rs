@@ -57,6 +57,10 @@ pub enum DecodeError {
 
 /// A token string parsed but not yet verified: nothing in it can be trusted.
 #[derive(Clone, Copy, PartialEq, Eq)]
+// Aligned (as the ids are) so that a `Result` of it is copied in whole words: a payload at
+// an odd offset was copied with overlapping moves that the next read could not take from
+// the store buffer.
+#[repr(align(8))]
 pub struct UnverifiedToken {
     /// Key id, token id and tag, as decoded (kept together: the first two are what the
     /// tag signs, so verification reads them in place).
@@ -213,6 +217,11 @@ impl fmt::Debug for UnverifiedToken {
             .finish_non_exhaustive()
     }
 }
+
+// The hot path's values are word-aligned (see `TokenId`); a field added at an odd size
+// must not undo it.
+const _: () = assert!(std::mem::align_of::<UnverifiedToken>() == 8);
+const _: () = assert!(std::mem::align_of::<VerifiedToken>() == 8);
 
 /// A token whose tag verified against the keyring: its ids can be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,6 +24,8 @@ use crate::token::TokenId;
 /// assert_eq!(id.to_string(), "0a1b2c3d");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// Aligned for the same reason as `TokenId`.
+#[repr(align(4))]
 pub struct KeyId([u8; 4]);
 
 impl KeyId {
