@@ -32,6 +32,35 @@
 //! took about a quarter less time per redemption for one client and gave about 1.5 to 1.8
 //! times the throughput for 16 clients on different tokens; on one hot token the row lock
 //! and the commit bound both, and the conditional update was never the slower.
+//!
+//! # Durability and latency
+//!
+//! A redemption is answered only after its commit, and with PostgreSQL's default
+//! `synchronous_commit = on` a commit waits until its WAL is on the server's disk. That
+//! wait is usually most of a redemption's time. It is also what makes a single-use token
+//! stay used after the database server crashes. Without it, the last redemptions before a
+//! crash could be lost, and their tokens redeemed again.
+//!
+//! The store does not change the setting: it is the server's, or the pool's. An operator
+//! who accepts that loss can set it on the connections of the pool the store is given:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use onboarding_token::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+//! use onboarding_token::PgStore;
+//!
+//! let options: PgConnectOptions = "postgres://mdm@db/mdm".parse()?;
+//! // Commits return before the WAL reaches the disk: faster, and a crash can lose the
+//! // last fraction of a second of redemptions.
+//! let options = options.options([("synchronous_commit", "off")]);
+//! let store = PgStore::new(PgPoolOptions::new().connect_with(options).await?);
+//! # let _ = store;
+//! # Ok(()) }
+//! ```
+//!
+//! `benches/stores.rs` measures both settings (`redeem/postgres_conditional` and
+//! `redeem/postgres_conditional_async_commit`) against a `SELECT 1` on the same server.
+//! `BENCHMARKS.md` has the figures.
 
 use std::sync::Arc;
 
