@@ -37,12 +37,14 @@
 //!
 //! A redemption is answered only after its commit, and with PostgreSQL's default
 //! `synchronous_commit = on` a commit waits until its WAL is on the server's disk. That
-//! wait is usually most of a redemption's time. It is also what makes a single-use token
-//! stay used after the database server crashes. Without it, the last redemptions before a
-//! crash could be lost, and their tokens redeemed again.
+//! wait is a large part of a redemption's time: about half on the benchmark machine. It
+//! is also what makes a single-use token stay used after the database server crashes.
+//! Without it, the last redemptions before a crash could be lost, and their tokens
+//! redeemed again.
 //!
-//! The store does not change the setting: it is the server's, or the pool's. An operator
-//! who accepts that loss can set it on the connections of the pool the store is given:
+//! The store does not change the setting: it belongs to the server's configuration (for
+//! the server, a database, a role or a session). An operator who accepts that loss can
+//! set it on the connections of the pool the store is given:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
