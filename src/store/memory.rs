@@ -799,8 +799,8 @@ fn shard_full() -> StoreError {
 /// only for the rule check and the update. So it is exact under any number of parallel
 /// redeemers, and threads redeeming different tokens share no lock and, for tokens of a
 /// large batch or of different specifications, no written memory. Inserts take their
-/// shard's writer lock; redemptions go on while they run. Nothing is persisted; use it for tests, single-process
-/// tools, or in front of nothing at all.
+/// shard's writer lock; redemptions go on while they run. Nothing is persisted; use it for
+/// tests, single-process tools, or in front of nothing at all.
 ///
 /// Redeeming a single-use token allocates nothing (its record sits in the token's entry;
 /// longer lists are allocated at the limit, or doubling for unlimited tokens), and a stored
@@ -1281,7 +1281,6 @@ mod tests {
     #[test]
     fn long_redemption_lists_replay_and_exhaust_exactly() {
         use crate::codec::VerifiedToken;
-        use crate::keys::KeyId;
         use crate::name::OrgId;
         use crate::policy::GroupId;
         use crate::rules::Leeway;
@@ -1289,8 +1288,8 @@ mod tests {
         use chrono::TimeDelta;
 
         let store = MemoryStore::new();
-        let t0 = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
-        let key = KeyId::from_bytes([1; 4]);
+        let t0 = test_now();
+        let key = test_key();
         let limit = UsageLimit::limited(100).unwrap();
         let mut ids = Vec::new();
         for (n, limit) in [(1u8, limit), (2, UsageLimit::Unlimited)] {
@@ -1345,7 +1344,6 @@ mod tests {
     #[test]
     fn enrollments_of_a_large_batch_take_a_copy_per_thread() {
         use crate::codec::VerifiedToken;
-        use crate::keys::KeyId;
         use crate::name::OrgId;
         use crate::policy::{GroupId, PolicyId};
         use crate::rules::Leeway;
@@ -1354,8 +1352,8 @@ mod tests {
 
         // One shard: popular from STRIPE_AFTER references on.
         let store = MemoryStore::with_shards(1);
-        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
-        let key = KeyId::from_bytes([1; 4]);
+        let now = test_now();
+        let key = test_key();
         let batch = |group: &str, first: u8, n: u8| {
             let spec = TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new(group).unwrap())
                 .with_policies([PolicyId::new("p").unwrap()])
@@ -1429,14 +1427,13 @@ mod tests {
     /// once per shard; different ones stay apart, and every token keeps its own values.
     #[test]
     fn equal_assignments_are_kept_once() {
-        use crate::keys::KeyId;
         use crate::name::OrgId;
         use crate::policy::{GroupId, PolicyId};
         use crate::token::TokenSpec;
         use std::sync::Arc;
 
         let store = MemoryStore::with_shards(1);
-        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let now = test_now();
         let spec = |group: &str| {
             TokenSpec::new(OrgId::new("o").unwrap(), GroupId::new(group).unwrap())
                 .with_policies([PolicyId::new("p").unwrap()])
@@ -1445,12 +1442,7 @@ mod tests {
             // A specification of its own for every token: a fresh `Arc` each time.
             let group = if n % 4 == 0 { "h" } else { "g" };
             let token = spec(group)
-                .into_token(
-                    TokenId::from_bytes([n; 16]),
-                    KeyId::from_bytes([1; 4]),
-                    now,
-                    None,
-                )
+                .into_token(TokenId::from_bytes([n; 16]), test_key(), now, None)
                 .unwrap();
             store.insert_sync(token).unwrap();
         }
@@ -1467,22 +1459,22 @@ mod tests {
         }
     }
 
-    /// The time, key and ids of the concurrency tests' tokens.
-    fn grow_now() -> DateTime<Utc> {
+    /// The time, key and ids of the tests' tokens.
+    fn test_now() -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000)
     }
 
-    fn grow_key() -> crate::keys::KeyId {
+    fn test_key() -> crate::keys::KeyId {
         crate::keys::KeyId::from_bytes([1; 4])
     }
 
-    fn grow_id(i: u32) -> TokenId {
+    fn test_id(i: u32) -> TokenId {
         let mut bytes = [7u8; 16];
         bytes[..4].copy_from_slice(&i.to_le_bytes());
         TokenId::from_bytes(bytes)
     }
 
-    /// Inserts tokens `grow_id(0..n)` (organization `o`, group `g`, single-use, never
+    /// Inserts tokens `test_id(0..n)` (organization `o`, group `g`, single-use, never
     /// expiring) one by one, storing after each how many inserts have returned.
     fn insert_one_by_one(store: &MemoryStore, n: u32, inserted: &std::sync::atomic::AtomicUsize) {
         use crate::name::OrgId;
@@ -1493,7 +1485,7 @@ mod tests {
         for i in 0..n {
             let token = spec
                 .clone()
-                .into_token(grow_id(i), grow_key(), grow_now(), None);
+                .into_token(test_id(i), test_key(), test_now(), None);
             store.insert_sync(token.unwrap()).unwrap();
             inserted.store(i as usize + 1, std::sync::atomic::Ordering::Release);
         }
@@ -1514,7 +1506,7 @@ mod tests {
             organization: OrgId::new("o").unwrap(),
             group: GroupId::new("g").unwrap(),
         };
-        let revocation = Revocation::new(grow_now(), "leaked").unwrap();
+        let revocation = Revocation::new(test_now(), "leaked").unwrap();
         std::thread::scope(|s| {
             s.spawn(|| insert_one_by_one(&store, N, &inserted));
             let mut revoked = 0u64;
@@ -1607,12 +1599,12 @@ mod tests {
             while redeemed < N {
                 let done = inserted.load(Ordering::Acquire) as u32;
                 for i in redeemed..done {
-                    assert!(store.get_sync(grow_id(i)).is_some(), "token {i} is found");
+                    assert!(store.get_sync(test_id(i)).is_some(), "token {i} is found");
                     let e = store
                         .redeem_sync(&RedeemRequest {
-                            token: VerifiedToken::new(grow_key(), grow_id(i)),
+                            token: VerifiedToken::new(test_key(), test_id(i)),
                             device: &device,
-                            now: grow_now(),
+                            now: test_now(),
                             leeway: Leeway::ZERO,
                         })
                         .unwrap_or_else(|e| panic!("token {i}: {e}"));
@@ -1625,7 +1617,7 @@ mod tests {
         let (used, slots) = store.shards[0].table.used();
         assert_eq!(used, N as usize);
         assert!(used * 4 <= slots * 3);
-        assert!(store.get_sync(grow_id(N)).is_none());
+        assert!(store.get_sync(test_id(N)).is_none());
     }
 
     #[test]
