@@ -1,11 +1,9 @@
 //! Where the service layer reads the time. The core never reads a clock: it takes `now`.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
@@ -13,12 +11,8 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system's wall clock, to the microsecond (what every store keeps exactly).
-///
-/// It reads the time as `chrono::Utc::now` does, but converts it faster: every redemption
-/// reads the clock, and turning a count of seconds into a calendar date costs about as much
-/// as reading the clock itself. Each thread keeps the date of the day it last saw, so only
-/// the first reading of a day does the calendar arithmetic.
+/// The system's wall clock (`chrono::Utc::now`), truncated to the microsecond: what every
+/// store keeps exactly, so a time read here round-trips through any store unchanged.
 ///
 /// ```
 /// use onboarding_token::{Clock, SystemClock};
@@ -31,46 +25,9 @@ pub trait Clock: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
-thread_local! {
-    /// The day (since the Unix epoch) this thread last read, and its date.
-    static TODAY: Cell<(u64, NaiveDate)> = const { Cell::new((u64::MAX, NaiveDate::MIN)) };
-}
-
-const SECS_PER_DAY: u64 = 86_400;
-
-impl SystemClock {
-    /// The time `since_epoch` after the Unix epoch, to the microsecond; `None` past
-    /// chrono's range.
-    fn at(since_epoch: Duration) -> Option<DateTime<Utc>> {
-        let secs = since_epoch.as_secs();
-        let micros = since_epoch.subsec_micros();
-        let day = secs / SECS_PER_DAY;
-        let date = match TODAY.with(Cell::get) {
-            (cached, date) if cached == day => date,
-            _ => {
-                let date = DateTime::from_timestamp(i64::try_from(day * SECS_PER_DAY).ok()?, 0)?
-                    .date_naive();
-                TODAY.with(|today| today.set((day, date)));
-                date
-            }
-        };
-        // Truncation intended: below a day's seconds.
-        let time = NaiveTime::from_num_seconds_from_midnight_opt(
-            (secs % SECS_PER_DAY) as u32,
-            micros * 1000,
-        )?;
-        Some(NaiveDateTime::new(date, time).and_utc())
-    }
-}
-
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(Self::at)
-            // Before 1970 or past chrono's range: chrono's own conversion.
-            .unwrap_or_else(|| Utc::now().trunc_subsecs(6))
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -127,41 +84,24 @@ impl<C: Clock + ?Sized> Clock for &C {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
-    proptest! {
-        /// The cached conversion gives chrono's answer, truncated to the microsecond, for
-        /// any instant from 1970 to chrono's end, in any order (the cache changes days).
-        #[test]
-        fn system_clock_converts_like_chrono(
-            instants in prop::collection::vec((0u64..8_000_000_000_000, 0u32..1_000_000_000), 1..20),
-        ) {
-            for (secs, nanos) in instants {
-                let since = Duration::new(secs, nanos);
-                let expected = DateTime::from_timestamp(secs as i64, nanos).map(|t| t.trunc_subsecs(6));
-                prop_assert_eq!(SystemClock::at(since), expected);
-            }
-        }
+    #[test]
+    fn system_clock_reads_the_wall_clock_to_the_microsecond() {
+        let before = Utc::now();
+        let now = SystemClock.now();
+        let after = Utc::now();
+        assert!(now <= after);
+        assert!(now >= before.trunc_subsecs(6));
+        assert_eq!(now.timestamp_subsec_nanos() % 1000, 0);
     }
 
     #[test]
-    fn system_clock_handles_day_boundaries_and_the_end_of_time() {
-        for secs in [
-            0,
-            SECS_PER_DAY - 1,
-            SECS_PER_DAY,
-            20_000 * SECS_PER_DAY - 1,
-            20_000 * SECS_PER_DAY,
-        ] {
-            let since = Duration::new(secs, 999_999_999);
-            let expected = DateTime::from_timestamp(secs as i64, 999_999_000).unwrap();
-            assert_eq!(SystemClock::at(since), Some(expected));
-        }
-        let last = DateTime::<Utc>::MAX_UTC.timestamp() as u64;
-        assert!(SystemClock::at(Duration::from_secs(last)).is_some());
-        assert_eq!(SystemClock::at(Duration::from_secs(last + 1)), None);
-        assert_eq!(SystemClock::at(Duration::MAX), None);
-        let now = SystemClock.now();
-        assert!((now - Utc::now()).abs() < TimeDelta::seconds(5));
+    fn manual_clock_moves_only_when_told_and_clones_share_it() {
+        let start = DateTime::from_timestamp(1_800_000_000, 123_456_789).unwrap();
+        let clock = ManualClock::new(start);
+        let other = clock.clone();
+        assert_eq!(clock.now(), start.trunc_subsecs(6));
+        other.advance(TimeDelta::seconds(-30));
+        assert_eq!(clock.now(), start.trunc_subsecs(6) - TimeDelta::seconds(30));
     }
 }

@@ -57,10 +57,6 @@ macro_rules! random_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        // Word-aligned, so that the values holding an id (a verified token, an error, an
-        // enrollment) are copied in whole words rather than in overlapping pieces at odd
-        // offsets, which the next read cannot take from the store buffer.
-        #[repr(align(8))]
         pub struct $name([u8; 16]);
 
         impl $name {
