@@ -76,22 +76,18 @@
 pub mod android;
 pub mod bulk;
 pub mod clock;
-pub mod codec;
-pub mod enrollment;
-pub mod error;
+mod core;
 pub mod keyfile;
-pub mod keys;
-mod name;
 pub mod payload;
-pub mod policy;
 #[cfg(feature = "qr")]
 pub mod qr;
-pub mod rules;
 pub mod service;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod token;
+
+pub(crate) use self::core::name;
+pub use self::core::{codec, enrollment, error, keys, policy, rules, token};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DecodeError, TokenString, UnverifiedToken, VerifiedToken};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::name::{Grammar, OrgId, name_type, plain_char};
+use super::name::{Grammar, OrgId, name_type, plain_char};
 
 name_type!(
     /// Identifies a device group, possibly as a hierarchical path such as `emea/berlin`.

@@ -18,8 +18,7 @@ use std::fmt;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroize;
 
-use crate::keys::KeyId;
-use crate::token::TokenId;
+use super::id::{KeyId, TokenId};
 
 /// The prefix every token string starts with, version included.
 pub const PREFIX: &str = "obt1_";

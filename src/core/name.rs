@@ -103,13 +103,13 @@ macro_rules! name_type {
         pub struct $name(std::sync::Arc<str>);
 
         impl $name {
-            const GRAMMAR: $crate::name::Grammar = $grammar;
+            const GRAMMAR: $crate::core::name::Grammar = $grammar;
 
             /// The maximum length in bytes.
             pub const MAX_LEN: usize = Self::GRAMMAR.max_len;
 
             /// Validates `value` and wraps it.
-            pub fn new(value: impl AsRef<str>) -> Result<Self, $crate::name::InvalidName> {
+            pub fn new(value: impl AsRef<str>) -> Result<Self, $crate::core::name::InvalidName> {
                 let value = value.as_ref();
                 Self::GRAMMAR.check(value)?;
                 Ok(Self(std::sync::Arc::from(value)))
@@ -134,21 +134,21 @@ macro_rules! name_type {
         }
 
         impl std::str::FromStr for $name {
-            type Err = $crate::name::InvalidName;
+            type Err = $crate::core::name::InvalidName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::new(s)
             }
         }
 
         impl TryFrom<&str> for $name {
-            type Error = $crate::name::InvalidName;
+            type Error = $crate::core::name::InvalidName;
             fn try_from(s: &str) -> Result<Self, Self::Error> {
                 Self::new(s)
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = $crate::name::InvalidName;
+            type Error = $crate::core::name::InvalidName;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::new(s)
             }

@@ -6,9 +6,10 @@ use std::error::Error as StdError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::DecodeError;
-use crate::keys::{KeyId, VerifyError};
-use crate::token::{SpecError, TokenId};
+use super::codec::DecodeError;
+use super::id::{KeyId, TokenId};
+use super::name::InvalidName;
+use super::policy::PolicyId;
 
 /// Why a token was not redeemed: precise, for logs and admins.
 ///
@@ -222,4 +223,90 @@ pub enum AdminError {
     /// The store failed; nothing was stored.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Verification of a parsed token failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No key in the keyring has this id (never issued here, or retired).
+    #[error("token was signed with key {0}, which is not in the keyring")]
+    UnknownKey(KeyId),
+    /// The tag does not match: the token was forged or altered.
+    #[error("token signature does not verify")]
+    BadSignature,
+}
+
+/// A token specification or record broke one of the record's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// A name did not meet its grammar.
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    /// Too many policies.
+    #[error("a token may carry at most {max} policies")]
+    TooManyPolicies {
+        /// The maximum.
+        max: usize,
+    },
+    /// One policy was listed twice.
+    #[error("policy {0} is listed twice")]
+    DuplicatePolicy(PolicyId),
+    /// The description is too long.
+    #[error("description is longer than {max} bytes")]
+    DescriptionTooLong {
+        /// The maximum in bytes.
+        max: usize,
+    },
+    /// The revocation reason is too long.
+    #[error("revocation reason is longer than {max} bytes")]
+    ReasonTooLong {
+        /// The maximum in bytes.
+        max: usize,
+    },
+    /// Metadata over its bound.
+    #[error("metadata is {size} bytes; at most {max} are allowed")]
+    MetadataTooLarge {
+        /// The size given.
+        size: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A metadata key was empty.
+    #[error("metadata keys must not be empty")]
+    EmptyMetadataKey,
+    /// The window closes before it opens.
+    #[error("validity window is empty: not-before {not_before} is not before expiry {expires_at}")]
+    EmptyWindow {
+        /// The opening.
+        not_before: DateTime<Utc>,
+        /// The expiry.
+        expires_at: DateTime<Utc>,
+    },
+    /// The expiry is not after the time of issue.
+    #[error("expiry {expires_at} is not after the time of issue {issued_at}")]
+    ExpiresBeforeIssue {
+        /// The expiry.
+        expires_at: DateTime<Utc>,
+        /// The time of issue.
+        issued_at: DateTime<Utc>,
+    },
+    /// A lifetime that is zero or negative.
+    #[error("token lifetime must be positive")]
+    NonPositiveLifetime,
+    /// The window would end beyond the representable range of time.
+    #[error("the validity window ends beyond the representable range of time")]
+    TimeOutOfRange,
+    /// The record's use count exceeds its limit.
+    #[error("record has {uses} uses but a limit of {limit}")]
+    UsesExceedLimit {
+        /// The uses recorded.
+        uses: u64,
+        /// The limit.
+        limit: u32,
+    },
+    /// A batch request with no tokens.
+    #[error("a batch must contain at least one token")]
+    EmptyBatch,
 }

@@ -11,74 +11,11 @@ use rand_core::CryptoRng;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::codec::{TokenString, UnverifiedToken, VerifiedToken};
-use crate::token::TokenId;
-
-/// Identifies a signing key. Carried in every token string so the verifier can pick the key.
-///
-/// Four bytes, shown as eight lowercase hex digits. Safe to log.
-///
-/// ```
-/// use onboarding_token::KeyId;
-/// let id: KeyId = "0a1b2c3d".parse().unwrap();
-/// assert_eq!(id.to_string(), "0a1b2c3d");
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyId([u8; 4]);
-
-impl KeyId {
-    /// The length in bytes.
-    pub const LEN: usize = 4;
-
-    /// Wraps raw bytes.
-    pub const fn from_bytes(bytes: [u8; 4]) -> Self {
-        Self(bytes)
-    }
-
-    /// The raw bytes.
-    pub const fn as_bytes(&self) -> &[u8; 4] {
-        &self.0
-    }
-
-    /// A fresh random key id.
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut bytes = [0u8; 4];
-        rng.fill_bytes(&mut bytes);
-        Self(bytes)
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::token::write_hex(f, &self.0)
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({self})")
-    }
-}
-
-impl std::str::FromStr for KeyId {
-    type Err = crate::token::InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::token::parse_hex("key id", s).map(Self)
-    }
-}
-
-impl serde::Serialize for KeyId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for KeyId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+use super::codec::{TAG_LEN, TokenString, UnverifiedToken, VerifiedToken};
+use super::error::Rejection;
+pub use super::error::VerifyError;
+pub use super::id::KeyId;
+use super::id::TokenId;
 
 /// The domain-separation label every tag starts with (the prefix and version of the string form).
 const MAC_LABEL: &[u8; 4] = b"obt1";
@@ -150,8 +87,8 @@ impl SigningKey {
         mac.update(self.id.as_bytes());
         mac.update(token_id.as_bytes());
         let full: Zeroizing<[u8; 32]> = Zeroizing::new(mac.finalize().into_bytes().into());
-        let mut tag = [0u8; crate::codec::TAG_LEN];
-        tag.copy_from_slice(&full[..crate::codec::TAG_LEN]);
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&full[..TAG_LEN]);
         let out = TokenString::encode(self.id, token_id, &tag);
         tag.zeroize();
         out
@@ -176,18 +113,6 @@ impl fmt::Debug for SigningKey {
             .field("secret", &"[redacted]")
             .finish()
     }
-}
-
-/// Verification of a parsed token failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// No key in the keyring has this id (never issued here, or retired).
-    #[error("token was signed with key {0}, which is not in the keyring")]
-    UnknownKey(KeyId),
-    /// The tag does not match: the token was forged or altered.
-    #[error("token signature does not verify")]
-    BadSignature,
 }
 
 /// The keys a server signs and verifies with: one active key plus older verify-only keys.
@@ -327,7 +252,7 @@ impl Keyring {
     }
 
     /// Parses and verifies a compact token string.
-    pub fn verify_str(&self, token: &str) -> Result<VerifiedToken, crate::Rejection> {
+    pub fn verify_str(&self, token: &str) -> Result<VerifiedToken, Rejection> {
         let parsed = UnverifiedToken::parse(token)?;
         Ok(self.verify(&parsed)?)
     }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::name::{DeviceId, OrgId};
-use crate::policy::{Assignment, GroupId, PolicyId};
-use crate::rules::Decision;
-use crate::token::{Metadata, Token, TokenId, UsageLimit};
+use super::decision::Decision;
+use super::id::TokenId;
+use super::metadata::Metadata;
+use super::name::{DeviceId, OrgId};
+use super::policy::{Assignment, GroupId, PolicyId};
+use super::record::{Token, UsageLimit};
 
 /// One device's redemption of a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +31,7 @@ pub struct Redemption {
 pub struct Enrollment {
     /// The token redeemed.
     pub token_id: TokenId,
-    /// The organization, device group and policies (shared with the token's record, or
-    /// for a large batch in a `MemoryStore` an equal copy kept for the redeeming thread;
+    /// The organization, device group and policies (shared with the token's record;
     /// serialized as the fields `organization`, `group` and `policies`).
     #[serde(flatten)]
     pub assignment: Arc<Assignment>,
@@ -49,24 +50,13 @@ pub struct Enrollment {
 impl Enrollment {
     /// The enrollment for `token` (already updated) after `decision` at `now`.
     pub fn new(token: &Token, decision: &Decision, now: DateTime<Utc>) -> Self {
-        Self::sharing(token, decision, now, Arc::clone(token.assignment()))
-    }
-
-    /// As [`new`](Enrollment::new), with `assignment` (equal to the token's) in place of
-    /// the token's own `Arc`.
-    pub(crate) fn sharing(
-        token: &Token,
-        decision: &Decision,
-        now: DateTime<Utc>,
-        assignment: Arc<Assignment>,
-    ) -> Self {
         let (replay, redeemed_at) = match decision {
             Decision::Consume { .. } => (false, now),
             Decision::Replay { first_redeemed_at } => (true, *first_redeemed_at),
         };
         Self {
             token_id: token.id(),
-            assignment,
+            assignment: Arc::clone(token.assignment()),
             metadata: token.metadata().clone(),
             uses: token.uses(),
             limit: token.usage_limit(),
