@@ -73,7 +73,6 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-pub mod android;
 pub mod bulk;
 pub mod clock;
 pub mod codec;
@@ -84,8 +83,6 @@ pub mod keys;
 mod name;
 pub mod payload;
 pub mod policy;
-#[cfg(feature = "qr")]
-pub mod qr;
 pub mod rules;
 pub mod service;
 pub mod store;
@@ -93,18 +90,24 @@ pub mod store;
 pub mod testing;
 pub mod token;
 
+#[doc(inline)]
+pub use payload::android;
+#[cfg(feature = "qr")]
+#[doc(inline)]
+pub use payload::qr;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DecodeError, TokenString, UnverifiedToken, VerifiedToken};
 pub use enrollment::{Enrollment, Redemption};
 pub use error::{AdminError, DeviceRejection, RedeemError, Rejection, StoreError};
 pub use keys::{KeyId, Keyring, KeyringError, SigningKey, VerifyError};
 pub use name::{DeviceId, InvalidName, NameProblem, OrgId};
+#[cfg(feature = "qr")]
+pub use payload::qr::{EcLevel, Qr, QrError};
 pub use payload::{
     EnrollmentUrl, ExtractError, PayloadConfig, PayloadFormat, SecretText, TokenText, extract_token,
 };
 pub use policy::{Assignment, DeviceGroup, GroupId, Policy, PolicyId};
-#[cfg(feature = "qr")]
-pub use qr::{EcLevel, Qr, QrError};
 pub use rules::Leeway;
 pub use service::{Issued, IssuedBatch, Onboarding, SystemRng};
 pub use store::any::AnyStore;
