@@ -73,14 +73,11 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-pub mod android;
 pub mod bulk;
 pub mod clock;
 mod core;
 pub mod keyfile;
 pub mod payload;
-#[cfg(feature = "qr")]
-pub mod qr;
 pub mod service;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -89,18 +86,24 @@ pub mod testing;
 pub(crate) use self::core::name;
 pub use self::core::{codec, enrollment, error, keys, policy, rules, token};
 
+#[doc(inline)]
+pub use payload::android;
+#[cfg(feature = "qr")]
+#[doc(inline)]
+pub use payload::qr;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DecodeError, TokenString, UnverifiedToken, VerifiedToken};
 pub use enrollment::{Enrollment, Redemption};
 pub use error::{AdminError, DeviceRejection, RedeemError, Rejection, StoreError};
 pub use keys::{KeyId, Keyring, KeyringError, SigningKey, VerifyError};
 pub use name::{DeviceId, InvalidName, NameProblem, OrgId};
+#[cfg(feature = "qr")]
+pub use payload::qr::{EcLevel, Qr, QrError};
 pub use payload::{
     EnrollmentUrl, ExtractError, PayloadConfig, PayloadFormat, SecretText, TokenText, extract_token,
 };
 pub use policy::{Assignment, DeviceGroup, GroupId, Policy, PolicyId};
-#[cfg(feature = "qr")]
-pub use qr::{EcLevel, Qr, QrError};
 pub use rules::Leeway;
 pub use service::{Issued, IssuedBatch, Onboarding, SystemRng};
 pub use store::any::AnyStore;
