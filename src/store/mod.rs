@@ -42,12 +42,12 @@ use crate::token::{BatchId, Revocation, Status, Token, TokenId};
 
 pub mod any;
 pub mod memory;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "postgres")]
+pub use sql::postgres;
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
+pub use sql::sqlite;
 
 /// Where a token lives: insert, look up, list, redeem atomically, revoke.
 ///
