@@ -549,9 +549,9 @@ fn bench_list(c: &mut Criterion) {
         stores.push(("postgres", AnyStore::Postgres(store)));
     }
     let query = TokenQuery::new(now)
-        .group(GroupId::new("emea").expect("group"))
-        .status(Status::Active)
-        .limit(50);
+        .with_group(GroupId::new("emea").expect("group"))
+        .with_status(Status::Active)
+        .with_limit(50);
     let mut group = c.benchmark_group("list_100k");
     for (name, store) in &stores {
         rt.block_on(async {

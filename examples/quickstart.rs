@@ -94,7 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The admin's view: every token with its status and usage.
     println!("\ntokens in {org}:");
-    let page = service.list(&service.query().organization(org)).await?;
+    let page = service
+        .list(&service.query().with_organization(org))
+        .await?;
     for t in &page.tokens {
         println!(
             "  {}  {:<12} {:<10} uses {}/{}  {}",

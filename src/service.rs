@@ -257,7 +257,7 @@ where
 
     /// A query at the service's current time and leeway.
     pub fn query(&self) -> TokenQuery {
-        TokenQuery::new(self.now()).leeway(self.leeway)
+        TokenQuery::new(self.now()).with_leeway(self.leeway)
     }
 
     /// The devices that redeemed a token.

@@ -102,7 +102,7 @@ type Snapshot = BTreeMap<TokenId, (Token, Vec<Redemption>)>;
 
 async fn snapshot<S: TokenStore>(service: &Onboarding<S, ManualClock>) -> Snapshot {
     let mut out = BTreeMap::new();
-    let mut query = service.query().limit(TokenQuery::MAX_LIMIT);
+    let mut query = service.query().with_limit(TokenQuery::MAX_LIMIT);
     loop {
         let page = service.list(&query).await.unwrap();
         for t in page.tokens {
@@ -110,7 +110,7 @@ async fn snapshot<S: TokenStore>(service: &Onboarding<S, ManualClock>) -> Snapsh
             out.insert(t.id(), (t, r));
         }
         match page.next {
-            Some(next) => query = query.after(next),
+            Some(next) => query = query.with_after(next),
             None => break,
         }
     }

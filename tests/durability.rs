@@ -93,13 +93,13 @@ async fn inspect(db: &Path) -> (Vec<Token>, Vec<Option<BatchId>>, String) {
         .expect("the store opens cleanly after the kill");
     let mut tokens = Vec::new();
     let mut query = TokenQuery::new(Utc::now())
-        .group(GroupId::new("bulk").unwrap())
-        .limit(TokenQuery::MAX_LIMIT);
+        .with_group(GroupId::new("bulk").unwrap())
+        .with_limit(TokenQuery::MAX_LIMIT);
     loop {
         let page = store.list(&query).await.expect("listing after the kill");
         tokens.extend(page.tokens);
         match page.next {
-            Some(next) => query = query.after(next),
+            Some(next) => query = query.with_after(next),
             None => break,
         }
     }

@@ -188,7 +188,12 @@ async fn parallel_redemptions_of_distinct_tokens_all_succeed() {
         assert_eq!((e.uses, e.replay), (1, false));
     }
     let page = service
-        .list(&service.query().status(Status::Exhausted).limit(100))
+        .list(
+            &service
+                .query()
+                .with_status(Status::Exhausted)
+                .with_limit(100),
+        )
         .await
         .unwrap();
     assert_eq!(page.tokens.len(), 64);
@@ -465,7 +470,7 @@ fn shard_counts_do_not_change_behaviour() {
             .collect();
         store.insert_batch_sync(tokens).unwrap();
         assert_eq!(store.len(), 50);
-        let page = store.list_sync(&TokenQuery::new(t0()).limit(20));
+        let page = store.list_sync(&TokenQuery::new(t0()).with_limit(20));
         assert_eq!(page.tokens.len(), 20);
         let ids: Vec<_> = page.tokens.iter().map(|t| t.id().as_bytes()[0]).collect();
         assert_eq!(
@@ -630,7 +635,7 @@ proptest! {
                     let record = store.get_sync(id).unwrap();
                     let m = &models[token];
                     prop_assert_eq!(record.uses(), m.devices.len() as u64);
-                    prop_assert_eq!(record.revocation().map(|r| r.revoked_at), m.revoked_at);
+                    prop_assert_eq!(record.revocation().map(|r| r.revoked_at()), m.revoked_at);
                     let redemptions = store.redemptions_sync(id).unwrap();
                     let expected: Vec<_> = m.devices.iter().map(|(d, t)| (devices[*d].clone(), *t)).collect();
                     let got: Vec<_> = redemptions.into_iter().map(|r| (r.device, r.redeemed_at)).collect();
@@ -651,7 +656,7 @@ proptest! {
         }
         // Listing by status agrees with the model at the end, and listing consumed nothing.
         for status in Status::ALL {
-            let page = store.list_sync(&TokenQuery::new(now).status(status));
+            let page = store.list_sync(&TokenQuery::new(now).with_status(status));
             for t in &page.tokens {
                 prop_assert_eq!(t.status_at(now), status);
             }

@@ -178,8 +178,8 @@ async fn revoke_by_id_rejects_the_next_redemption_and_keeps_the_reason() {
     }
     let record = service.get(issued.token.id()).await.unwrap().unwrap();
     let revocation = record.revocation().unwrap();
-    assert_eq!(revocation.reason, "posted on a forum");
-    assert_eq!(revocation.revoked_at, revoked_at);
+    assert_eq!(revocation.reason(), "posted on a forum");
+    assert_eq!(revocation.revoked_at(), revoked_at);
     assert_eq!(service.status(&record), Status::Revoked);
     assert_eq!(record.uses(), 1);
 }
@@ -194,7 +194,7 @@ async fn revoking_twice_keeps_the_first_revocation() {
     assert_eq!(service.revoke(&target, "second").await.unwrap(), 0);
     let record = service.get(issued.token.id()).await.unwrap().unwrap();
     let r = record.revocation().unwrap();
-    assert_eq!((r.reason.as_str(), r.revoked_at), ("first", t0()));
+    assert_eq!((r.reason(), r.revoked_at()), ("first", t0()));
     // Bulk revocation counts only newly revoked tokens.
     let n = service
         .revoke(
@@ -252,7 +252,7 @@ async fn revoking_by_group_includes_subgroups_within_one_organization() {
     let mut revoked = Vec::new();
     for id in &ids {
         let t = service.get(*id).await.unwrap().unwrap();
-        revoked.push(t.revocation().map(|r| r.reason.clone()));
+        revoked.push(t.revocation().map(|r| r.reason().to_owned()));
     }
     let yes = Some("office closed".to_string());
     assert_eq!(
@@ -448,7 +448,7 @@ async fn population(service: &Service) -> (Vec<Token>, BatchId) {
 
 async fn list_all(service: &Service, query: TokenQuery) -> Vec<Token> {
     let page = service
-        .list(&query.limit(TokenQuery::MAX_LIMIT))
+        .list(&query.with_limit(TokenQuery::MAX_LIMIT))
         .await
         .unwrap();
     assert!(page.next.is_none());
@@ -480,13 +480,13 @@ async fn list_without_filters_returns_everything_in_order() {
 async fn list_filters_by_organization() {
     let (service, _) = setup();
     let (all, _) = population(&service).await;
-    let listed = list_all(&service, service.query().organization(org("globex"))).await;
+    let listed = list_all(&service, service.query().with_organization(org("globex"))).await;
     assert_eq!(
         ids(&listed),
         ids_where(&all, |t| t.organization().as_str() == "globex")
     );
     assert_eq!(listed.len(), 2);
-    let none = list_all(&service, service.query().organization(org("initech"))).await;
+    let none = list_all(&service, service.query().with_organization(org("initech"))).await;
     assert!(none.is_empty());
 }
 
@@ -494,7 +494,7 @@ async fn list_filters_by_organization() {
 async fn list_filters_by_group_including_subgroups() {
     let (service, _) = setup();
     let (all, _) = population(&service).await;
-    let listed = list_all(&service, service.query().group(group("emea"))).await;
+    let listed = list_all(&service, service.query().with_group(group("emea"))).await;
     let expected = ids_where(&all, |t| {
         let g = t.group().as_str();
         g == "emea" || g.starts_with("emea/")
@@ -506,8 +506,8 @@ async fn list_filters_by_group_including_subgroups() {
         &service,
         service
             .query()
-            .organization(org("acme"))
-            .group(group("emea/berlin")),
+            .with_organization(org("acme"))
+            .with_group(group("emea/berlin")),
     )
     .await;
     assert_eq!(listed.len(), 4, "one single token and the batch of three");
@@ -518,7 +518,7 @@ async fn list_filters_by_policy() {
     let (service, _) = setup();
     let (all, _) = population(&service).await;
     for p in ["wifi", "vpn", "kiosk", "none"] {
-        let listed = list_all(&service, service.query().policy(policy(p))).await;
+        let listed = list_all(&service, service.query().with_policy(policy(p))).await;
         assert_eq!(
             ids(&listed),
             ids_where(&all, |t| t.policies().contains(&policy(p))),
@@ -531,7 +531,7 @@ async fn list_filters_by_policy() {
 async fn list_filters_by_batch() {
     let (service, _) = setup();
     let (all, batch) = population(&service).await;
-    let listed = list_all(&service, service.query().batch(batch)).await;
+    let listed = list_all(&service, service.query().with_batch(batch)).await;
     assert_eq!(ids(&listed), ids_where(&all, |t| t.batch() == Some(batch)));
     assert_eq!(listed.len(), 3);
 }
@@ -581,7 +581,7 @@ async fn list_filters_by_status() {
         (Status::Expired, &expired),
         (Status::Revoked, &revoked),
     ] {
-        let listed = list_all(&service, service.query().status(status)).await;
+        let listed = list_all(&service, service.query().with_status(status)).await;
         assert_eq!(
             listed.iter().map(Token::id).collect::<Vec<_>>(),
             [issued.token.id()],
@@ -589,7 +589,7 @@ async fn list_filters_by_status() {
         );
     }
     // Statuses are computed at the query's `now`: two hours earlier the expired one was active.
-    let earlier = TokenQuery::new(t0()).status(Status::Active);
+    let earlier = TokenQuery::new(t0()).with_status(Status::Active);
     let listed = list_all(&service, earlier).await;
     assert!(ids(&listed).contains(&expired.token.id()));
 }
@@ -611,7 +611,7 @@ async fn paging_visits_every_token_once_in_order() {
     assert_eq!(total, 25);
 
     let mut seen = Vec::new();
-    let mut query = service.query().limit(7);
+    let mut query = service.query().with_limit(7);
     let mut pages = 0;
     loop {
         let page = service.list(&query).await.unwrap();
@@ -623,7 +623,7 @@ async fn paging_visits_every_token_once_in_order() {
                 assert_eq!(cursor, PageCursor::after(page.tokens.last().unwrap()));
                 // Cursors survive a trip through text, as in a URL.
                 let text = cursor.to_string();
-                query = query.clone().after(text.parse().unwrap());
+                query = query.clone().with_after(text.parse().unwrap());
             }
             None => break,
         }
@@ -646,14 +646,14 @@ async fn paging_with_a_filter() {
         service.issue(spec("acme", g)).await.unwrap();
         clock.advance(TimeDelta::milliseconds(10));
     }
-    let mut query = service.query().group(group("keep")).limit(2);
+    let mut query = service.query().with_group(group("keep")).with_limit(2);
     let mut seen = Vec::new();
     loop {
         let page = service.list(&query).await.unwrap();
         assert!(page.tokens.iter().all(|t| t.group().as_str() == "keep"));
         seen.extend(page.tokens);
         match page.next {
-            Some(c) => query = query.clone().after(c),
+            Some(c) => query = query.clone().with_after(c),
             None => break,
         }
     }
@@ -678,12 +678,12 @@ fn page_cursor_text_form_and_limits() {
     ] {
         assert!(bad.parse::<PageCursor>().is_err(), "{bad}");
     }
-    assert_eq!(TokenQuery::new(t0()).limit(0).page_size(), 1);
+    assert_eq!(TokenQuery::new(t0()).with_limit(0).limit(), 1);
     assert_eq!(
-        TokenQuery::new(t0()).limit(1_000_000).page_size(),
+        TokenQuery::new(t0()).with_limit(1_000_000).limit(),
         TokenQuery::MAX_LIMIT
     );
-    assert_eq!(TokenQuery::new(t0()).page_size(), TokenQuery::DEFAULT_LIMIT);
+    assert_eq!(TokenQuery::new(t0()).limit(), TokenQuery::DEFAULT_LIMIT);
 }
 
 proptest! {
@@ -706,14 +706,14 @@ proptest! {
                 }
                 clock.advance(TimeDelta::microseconds(1));
             }
-            let mut query = service.query().limit(page_size);
+            let mut query = service.query().with_limit(page_size);
             let mut seen: Vec<Token> = Vec::new();
             loop {
                 let page = service.list(&query).await.unwrap();
                 prop_assert!(page.tokens.len() <= page_size);
                 seen.extend(page.tokens);
                 match page.next {
-                    Some(c) => query = query.clone().after(c),
+                    Some(c) => query = query.clone().with_after(c),
                     None => break,
                 }
             }
@@ -738,7 +738,7 @@ async fn inspect_get_list_and_redemptions_never_consume() {
         service.get(issued.token.id()).await.unwrap().unwrap();
         service.list(&service.query()).await.unwrap();
         service
-            .list(&service.query().status(Status::Active))
+            .list(&service.query().with_status(Status::Active))
             .await
             .unwrap();
         assert!(
@@ -1118,7 +1118,7 @@ async fn leeway_applies_to_redemption_and_status() {
         .await
         .unwrap();
     let listed = service
-        .list(&service.query().status(Status::Exhausted))
+        .list(&service.query().with_status(Status::Exhausted))
         .await
         .unwrap();
     assert_eq!(listed.tokens.len(), 1);
@@ -1259,7 +1259,7 @@ async fn service_time_is_the_clock_truncated_to_microseconds() {
     assert_eq!(service.now(), t0() + TimeDelta::microseconds(1_234));
     let issued = service.issue(spec("acme", "g")).await.unwrap();
     assert_eq!(issued.token.created_at(), service.now());
-    assert_eq!(service.query().now, service.now());
+    assert_eq!(service.query().now(), service.now());
     assert_eq!(service.leeway(), Leeway::ZERO);
 }
 
@@ -1292,7 +1292,7 @@ async fn expiries_near_the_end_of_time_are_refused_or_kept_without_panicking() {
         .await
         .unwrap();
     let listed = service
-        .list(&service.query().status(Status::Exhausted))
+        .list(&service.query().with_status(Status::Exhausted))
         .await
         .unwrap();
     assert_eq!(listed.tokens.len(), 1);

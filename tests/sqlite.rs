@@ -501,7 +501,7 @@ async fn sqlite_group_filter_is_not_a_prefix_or_like_match() {
         store.insert(t.clone()).await.expect("insert");
     }
     let page = store
-        .list(&TokenQuery::new(t0()).group(GroupId::new("a_b").unwrap()))
+        .list(&TokenQuery::new(t0()).with_group(GroupId::new("a_b").unwrap()))
         .await
         .expect("list");
     let ids: std::collections::BTreeSet<_> = page.tokens.iter().map(Token::id).collect();

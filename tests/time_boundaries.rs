@@ -102,7 +102,7 @@ impl<S: TokenStore> Case<S> {
         for s in Status::ALL {
             let page = self
                 .service
-                .list(&self.service.query().status(s))
+                .list(&self.service.query().with_status(s))
                 .await
                 .unwrap();
             let listed = page.tokens.iter().any(|t| t.id() == id);

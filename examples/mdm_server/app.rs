@@ -801,8 +801,8 @@ fn token_view(t: &Token, status: Status) -> Value {
         "batch": t.batch(),
         "key_id": t.key_id().to_string(),
         "revocation": t.revocation().map(|r| json!({
-            "revoked_at": r.revoked_at,
-            "reason": r.reason,
+            "revoked_at": r.revoked_at(),
+            "reason": r.reason(),
         })),
     })
 }
@@ -888,21 +888,21 @@ async fn list<S: TokenStore + 'static>(
     let mut query = app
         .service
         .query()
-        .organization(app.settings.organization.clone());
+        .with_organization(app.settings.organization.clone());
     if let Some(g) = param("group", p.group.as_ref(), GroupId::from_str)? {
-        query = query.group(g);
+        query = query.with_group(g);
     }
     if let Some(pol) = param("policy", p.policy.as_ref(), PolicyId::from_str)? {
-        query = query.policy(pol);
+        query = query.with_policy(pol);
     }
     if let Some(s) = param("status", p.status.as_ref(), Status::from_str)? {
-        query = query.status(s);
+        query = query.with_status(s);
     }
     if let Some(b) = param("batch", p.batch.as_ref(), BatchId::from_str)? {
-        query = query.batch(b);
+        query = query.with_batch(b);
     }
     if let Some(c) = param("cursor", p.cursor.as_ref(), PageCursor::from_str)? {
-        query = query.after(c);
+        query = query.with_after(c);
     }
     let limit = param("limit", p.limit.as_ref(), |v| {
         v.parse::<usize>()
@@ -913,7 +913,7 @@ async fn list<S: TokenStore + 'static>(
                 TokenQuery::MAX_LIMIT
             ))
     })?;
-    query = query.limit(limit.unwrap_or(TokenQuery::DEFAULT_LIMIT));
+    query = query.with_limit(limit.unwrap_or(TokenQuery::DEFAULT_LIMIT));
     let page = app
         .service
         .list(&query)
@@ -922,7 +922,7 @@ async fn list<S: TokenStore + 'static>(
     let tokens: Vec<Value> = page
         .tokens
         .iter()
-        .map(|t| token_view(t, t.status_at_with(query.now, query.leeway)))
+        .map(|t| token_view(t, t.status_at_with(query.now(), query.leeway())))
         .collect();
     Ok(Json(json!({
         "tokens": tokens,
@@ -1216,9 +1216,9 @@ async fn sheet<S: TokenStore + 'static>(
     let mut query = app
         .service
         .query()
-        .organization(app.settings.organization.clone())
-        .batch(batch)
-        .limit(TokenQuery::MAX_LIMIT);
+        .with_organization(app.settings.organization.clone())
+        .with_batch(batch)
+        .with_limit(TokenQuery::MAX_LIMIT);
     loop {
         let page = app
             .service
@@ -1238,7 +1238,7 @@ async fn sheet<S: TokenStore + 'static>(
             )));
         }
         match page.next {
-            Some(next) => query = query.after(next),
+            Some(next) => query = query.with_after(next),
             None => break,
         }
     }

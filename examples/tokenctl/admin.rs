@@ -86,7 +86,7 @@ async fn collect(
                 .saturating_add(1)
                 .min(TokenQuery::MAX_LIMIT as u64)
         });
-        query = query.limit(want as usize);
+        query = query.with_limit(want as usize);
         let page = service
             .list(&query)
             .await
@@ -99,7 +99,7 @@ async fn collect(
             }
         }
         match page.next {
-            Some(cursor) => query = query.after(cursor),
+            Some(cursor) => query = query.with_after(cursor),
             None => return Ok((out, false)),
         }
     }
@@ -108,18 +108,18 @@ async fn collect(
 /// `list`.
 pub async fn list(ctx: &Context, args: ListArgs) -> Result<(), Failure> {
     let service = ctx.service().await?;
-    let mut query = service.query().organization(ctx.org.clone());
+    let mut query = service.query().with_organization(ctx.org.clone());
     if let Some(group) = &args.group {
-        query = query.group(GroupId::new(group).map_err(|e| fail("--group", &e))?);
+        query = query.with_group(GroupId::new(group).map_err(|e| fail("--group", &e))?);
     }
     if let Some(policy) = &args.policy {
-        query = query.policy(PolicyId::new(policy).map_err(|e| fail("--policy", &e))?);
+        query = query.with_policy(PolicyId::new(policy).map_err(|e| fail("--policy", &e))?);
     }
     if let Some(status) = args.status {
-        query = query.status(status_of(status));
+        query = query.with_status(status_of(status));
     }
     if let Some(batch) = &args.batch {
-        query = query.batch(parse_batch(batch)?);
+        query = query.with_batch(parse_batch(batch)?);
     }
     let max = (!args.all).then_some(args.limit);
     let (tokens, more) = collect(&service, query, max).await?;
@@ -181,7 +181,7 @@ async fn resolve(ctx: &Context, service: &Service, text: &str) -> Result<Token, 
             .map_err(|e| fail("reading the token", &e))?
             .ok_or_else(|| Failure::Error(format!("no token with id {id}")))?
     } else if hex && (8..2 * TokenId::LEN).contains(&text.len()) {
-        let query = service.query().organization(ctx.org.clone());
+        let query = service.query().with_organization(ctx.org.clone());
         let (tokens, _) = collect(service, query, None).await?;
         let mut matches = tokens
             .into_iter()
@@ -298,14 +298,14 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> Result<(), Failure> {
         lines.push(("metadata", format!("{}={}", clean(k), clean(v))));
     }
     if let Some(r) = token.revocation() {
-        let reason = if r.reason.is_empty() {
+        let reason = if r.reason().is_empty() {
             String::new()
         } else {
-            format!(" ({})", clean(&r.reason))
+            format!(" ({})", clean(r.reason()))
         };
         lines.push((
             "revoked",
-            format!("{}{reason}", output::rfc3339(r.revoked_at)),
+            format!("{}{reason}", output::rfc3339(r.revoked_at())),
         ));
     }
     lines.push(("redemptions", redemptions.len().to_string()));
@@ -341,8 +341,8 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<(), Failure> {
         let group = GroupId::new(group).map_err(|e| fail("--group", &e))?;
         let query = service
             .query()
-            .organization(ctx.org.clone())
-            .group(group.clone());
+            .with_organization(ctx.org.clone())
+            .with_group(group.clone());
         let matched = count_matching(&service, query).await?;
         if matched.is_empty() {
             return Err(Failure::Error(format!(
@@ -361,7 +361,7 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<(), Failure> {
         )
     } else if let Some(batch) = &args.batch {
         let batch = parse_batch(batch)?;
-        let matched = count_matching(&service, service.query().batch(batch)).await?;
+        let matched = count_matching(&service, service.query().with_batch(batch)).await?;
         if matched.is_empty() {
             return Err(Failure::Error(format!("no tokens in batch {batch}")));
         }

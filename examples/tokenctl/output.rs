@@ -287,8 +287,8 @@ pub fn token_json(token: &Token, status: Status) -> Value {
         "metadata": token.metadata().as_map(),
         "batch": token.batch().map(|b| b.to_string()),
         "key_id": token.key_id().to_string(),
-        "revoked_at": revocation.map(|r| rfc3339(r.revoked_at)),
-        "revocation_reason": revocation.map(|r| r.reason.as_str()),
+        "revoked_at": revocation.map(|r| rfc3339(r.revoked_at())),
+        "revocation_reason": revocation.map(|r| r.reason()),
     })
 }
 

@@ -79,37 +79,54 @@ impl UsageLimit {
 }
 
 /// When and why a token was revoked.
+///
+/// Only [`Revocation::new`] (and deserialization, which goes through it) makes one, so every
+/// revocation a store receives has a reason within [`Revocation::MAX_REASON`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RevocationFields")]
 pub struct Revocation {
-    /// When the revocation took effect.
-    pub revoked_at: DateTime<Utc>,
-    /// Why, in the admin's words (at most [`Revocation::MAX_REASON`] bytes).
-    pub reason: String,
+    revoked_at: DateTime<Utc>,
+    reason: String,
+}
+
+/// The serialized form of a [`Revocation`], checked by [`Revocation::new`] on the way in.
+#[derive(Deserialize)]
+struct RevocationFields {
+    revoked_at: DateTime<Utc>,
+    reason: String,
+}
+
+impl TryFrom<RevocationFields> for Revocation {
+    type Error = SpecError;
+    fn try_from(fields: RevocationFields) -> Result<Self, SpecError> {
+        Self::new(fields.revoked_at, fields.reason)
+    }
 }
 
 impl Revocation {
     /// The bound on the reason, in bytes.
     pub const MAX_REASON: usize = 1024;
 
-    /// A revocation at `revoked_at` for `reason`.
+    /// A revocation at `revoked_at` for `reason`; [`SpecError::ReasonTooLong`] past
+    /// [`MAX_REASON`](Revocation::MAX_REASON) bytes.
     pub fn new(revoked_at: DateTime<Utc>, reason: impl Into<String>) -> Result<Self, SpecError> {
-        let revocation = Self {
-            revoked_at,
-            reason: reason.into(),
-        };
-        revocation.validate()?;
-        Ok(revocation)
-    }
-
-    /// Checks the bound on the reason (the fields are public, so stores check again before
-    /// writing a revocation built by hand).
-    pub fn validate(&self) -> Result<(), SpecError> {
-        if self.reason.len() > Self::MAX_REASON {
+        let reason = reason.into();
+        if reason.len() > Self::MAX_REASON {
             return Err(SpecError::ReasonTooLong {
                 max: Self::MAX_REASON,
             });
         }
-        Ok(())
+        Ok(Self { revoked_at, reason })
+    }
+
+    /// When the revocation took effect.
+    pub fn revoked_at(&self) -> DateTime<Utc> {
+        self.revoked_at
+    }
+
+    /// Why, in the admin's words.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -200,9 +217,6 @@ impl Token {
                     limit,
                 });
             }
-        }
-        if let Some(r) = &parts.revocation {
-            r.validate()?;
         }
         Ok(Self {
             id: parts.id,

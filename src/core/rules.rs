@@ -69,7 +69,7 @@ pub fn decide(
     }
     if let Some(revocation) = token.revocation() {
         return Err(Rejection::Revoked {
-            revoked_at: revocation.revoked_at,
+            revoked_at: revocation.revoked_at(),
         });
     }
     if let Some(problem) = token.validity().problem_at(request.now, request.leeway) {

@@ -251,7 +251,7 @@ impl MemoryStore {
 
     /// Synchronous [`TokenStore::list`].
     pub fn list_sync(&self, query: &TokenQuery) -> TokenPage {
-        let limit = query.page_size();
+        let limit = query.limit();
         // The page and one more (which tells whether there is a next page), as a max-heap
         // by listing order: a match is cloned only when it enters the page.
         let keep = limit + 1;
@@ -300,7 +300,6 @@ impl MemoryStore {
         target: &RevokeTarget,
         revocation: &Revocation,
     ) -> Result<u64, StoreError> {
-        revocation.validate()?;
         let revocation = std::sync::Arc::new(revocation.clone());
         if let RevokeTarget::Token(id) = target {
             return self

@@ -213,35 +213,30 @@ impl<'de> Deserialize<'de> for PageCursor {
 
 /// Filters and paging for [`TokenStore::list`].
 ///
+/// Built with [`TokenQuery::new`] and the `with_*` methods, which keep every field valid
+/// (the page size within `1..=`[`MAX_LIMIT`](TokenQuery::MAX_LIMIT)), so a store reads the
+/// getters and trusts them.
+///
 /// ```
 /// use onboarding_token::{OrgId, Status, TokenQuery};
 /// let query = TokenQuery::new(chrono::Utc::now())
-///     .organization(OrgId::new("acme").unwrap())
-///     .status(Status::Active)
-///     .limit(50);
-/// assert_eq!(query.limit, 50);
+///     .with_organization(OrgId::new("acme").unwrap())
+///     .with_status(Status::Active)
+///     .with_limit(50);
+/// assert_eq!(query.limit(), 50);
+/// assert_eq!(query.with_limit(0).limit(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TokenQuery {
-    /// Only this organization.
-    pub organization: Option<OrgId>,
-    /// Only this group and its subgroups.
-    pub group: Option<GroupId>,
-    /// Only tokens carrying this policy.
-    pub policy: Option<PolicyId>,
-    /// Only tokens with this status at `now`.
-    pub status: Option<Status>,
-    /// Only this batch.
-    pub batch: Option<BatchId>,
-    /// The instant statuses are computed at.
-    pub now: DateTime<Utc>,
-    /// The leeway statuses are computed with.
-    pub leeway: Leeway,
-    /// Start after this cursor.
-    pub after: Option<PageCursor>,
-    /// At most this many tokens (1 to [`TokenQuery::MAX_LIMIT`]).
-    pub limit: usize,
+    organization: Option<OrgId>,
+    group: Option<GroupId>,
+    policy: Option<PolicyId>,
+    status: Option<Status>,
+    batch: Option<BatchId>,
+    now: DateTime<Utc>,
+    leeway: Leeway,
+    after: Option<PageCursor>,
+    limit: usize,
 }
 
 impl TokenQuery {
@@ -250,7 +245,8 @@ impl TokenQuery {
     /// The largest page size.
     pub const MAX_LIMIT: usize = 1000;
 
-    /// All tokens, statuses computed at `now`, first page.
+    /// All tokens, statuses computed at `now`, first page of
+    /// [`DEFAULT_LIMIT`](TokenQuery::DEFAULT_LIMIT).
     pub fn new(now: DateTime<Utc>) -> Self {
         Self {
             organization: None,
@@ -266,49 +262,81 @@ impl TokenQuery {
     }
 
     /// Only this organization.
-    pub fn organization(mut self, organization: OrgId) -> Self {
+    pub fn with_organization(mut self, organization: OrgId) -> Self {
         self.organization = Some(organization);
         self
     }
     /// Only this group and its subgroups.
-    pub fn group(mut self, group: GroupId) -> Self {
+    pub fn with_group(mut self, group: GroupId) -> Self {
         self.group = Some(group);
         self
     }
     /// Only tokens carrying this policy.
-    pub fn policy(mut self, policy: PolicyId) -> Self {
+    pub fn with_policy(mut self, policy: PolicyId) -> Self {
         self.policy = Some(policy);
         self
     }
-    /// Only tokens with this status.
-    pub fn status(mut self, status: Status) -> Self {
+    /// Only tokens with this status at [`now`](TokenQuery::now).
+    pub fn with_status(mut self, status: Status) -> Self {
         self.status = Some(status);
         self
     }
     /// Only this batch.
-    pub fn batch(mut self, batch: BatchId) -> Self {
+    pub fn with_batch(mut self, batch: BatchId) -> Self {
         self.batch = Some(batch);
         self
     }
     /// Statuses computed with this leeway.
-    pub fn leeway(mut self, leeway: Leeway) -> Self {
+    pub fn with_leeway(mut self, leeway: Leeway) -> Self {
         self.leeway = leeway;
         self
     }
-    /// Start after this cursor.
-    pub fn after(mut self, cursor: PageCursor) -> Self {
+    /// Start after this cursor (the `next` of the previous page).
+    pub fn with_after(mut self, cursor: PageCursor) -> Self {
         self.after = Some(cursor);
         self
     }
     /// Page size, clamped to `1..=MAX_LIMIT`.
-    pub fn limit(mut self, limit: usize) -> Self {
+    pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = limit.clamp(1, Self::MAX_LIMIT);
         self
     }
 
-    /// The effective page size.
-    pub fn page_size(&self) -> usize {
-        self.limit.clamp(1, Self::MAX_LIMIT)
+    /// The organization filter.
+    pub fn organization(&self) -> Option<&OrgId> {
+        self.organization.as_ref()
+    }
+    /// The group filter (subgroups included).
+    pub fn group(&self) -> Option<&GroupId> {
+        self.group.as_ref()
+    }
+    /// The policy filter.
+    pub fn policy(&self) -> Option<&PolicyId> {
+        self.policy.as_ref()
+    }
+    /// The status filter.
+    pub fn status(&self) -> Option<Status> {
+        self.status
+    }
+    /// The batch filter.
+    pub fn batch(&self) -> Option<BatchId> {
+        self.batch
+    }
+    /// The instant statuses are computed at.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+    /// The leeway statuses are computed with.
+    pub fn leeway(&self) -> Leeway {
+        self.leeway
+    }
+    /// Where the page starts.
+    pub fn after(&self) -> Option<PageCursor> {
+        self.after
+    }
+    /// The page size, within `1..=MAX_LIMIT`.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Whether `token` passes the filters (ignoring paging).

@@ -198,20 +198,20 @@ pub(super) async fn must_list<S: TokenStore + ?Sized>(store: &S, query: &TokenQu
             .await
             .unwrap_or_else(|e| panic!("list({query:?}) failed: {e}"));
         assert!(
-            page.tokens.len() <= query.page_size(),
+            page.tokens.len() <= query.limit(),
             "list returned {} tokens for a page size of {}",
             page.tokens.len(),
-            query.page_size()
+            query.limit()
         );
         let empty = page.tokens.is_empty();
         all.extend(page.tokens);
         match page.next {
             Some(next) => {
                 assert!(
-                    !empty && query.after != Some(next),
+                    !empty && query.after() != Some(next),
                     "list returned an empty page or the same cursor again ({next}): paging would never end"
                 );
-                query.after = Some(next);
+                query = query.clone().with_after(next);
             }
             None => return all,
         }

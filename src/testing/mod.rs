@@ -133,6 +133,7 @@
 //! | [`revoke_by_group`] | a group and its subgroups, in one organization only; no match is `Ok(0)` |
 //! | [`revoke_by_batch`] | every token of the batch; the count excludes already revoked ones |
 //! | [`revocation_reason_kept`] | re-revoking (by id, group or batch) keeps the first revocation |
+//! | [`revocation_reason_bound`] | a reason at the bound is stored and read back; over it, no revocation can be made |
 //! | [`revoke_unknown_id_not_found`] | `StoreError::NotFound(id)` |
 //! | [`revoked_blocks_next_redeem`] | once revoke returns, new devices and replays get `Revoked`, whatever `revoked_at` says |
 //! | [`expiry`] | redeemable until 1 µs before the expiry, `Expired` from it on |
@@ -194,8 +195,8 @@ pub use cases::redeem::{
 };
 pub use cases::redemptions::redemption_records;
 pub use cases::revoke::{
-    revocation_reason_kept, revoke_by_batch, revoke_by_group, revoke_by_id,
-    revoke_unknown_id_not_found, revoked_blocks_next_redeem,
+    revocation_reason_bound, revocation_reason_kept, revoke_by_batch, revoke_by_group,
+    revoke_by_id, revoke_unknown_id_not_found, revoked_blocks_next_redeem,
 };
 pub use cases::round_trip::{
     metadata_round_trip, nul_characters_round_trip, timestamps_round_trip,
@@ -233,6 +234,7 @@ macro_rules! conformance_tests {
                 revoke_by_group,
                 revoke_by_batch,
                 revocation_reason_kept,
+                revocation_reason_bound,
                 revoke_unknown_id_not_found,
                 revoked_blocks_next_redeem,
                 expiry,

@@ -431,16 +431,16 @@ impl<'s, S: TokenStore + ?Sized> Harness<'s, S> {
                 Ok(page) => page,
                 Err(e) => return Outcome::Failed(Failure::from(&e)),
             };
-            if page.tokens.len() > query.page_size() {
+            if page.tokens.len() > query.limit() {
                 return Outcome::Failed(Failure::Other(format!(
                     "a page of {} tokens for a page size of {}",
                     page.tokens.len(),
-                    query.page_size()
+                    query.limit()
                 )));
             }
             all.extend(page.tokens);
             match page.next {
-                Some(next) => query.after = Some(next),
+                Some(next) => query = query.clone().with_after(next),
                 None => return Outcome::Listed(all),
             }
         }
@@ -583,24 +583,24 @@ impl<'s, S: TokenStore + ?Sized> Harness<'s, S> {
                 leeway,
                 page,
             } => {
-                let mut query = TokenQuery::new(self.now).limit(*page);
+                let mut query = TokenQuery::new(self.now).with_limit(*page);
                 if let Some(o) = o {
-                    query = query.organization(org(ORGS[*o]));
+                    query = query.with_organization(org(ORGS[*o]));
                 }
                 if let Some(g) = g {
-                    query = query.group(group(GROUPS[*g]));
+                    query = query.with_group(group(GROUPS[*g]));
                 }
                 if let Some(p) = p {
-                    query = query.policy(policy(POLICIES[*p]));
+                    query = query.with_policy(policy(POLICIES[*p]));
                 }
                 if let Some(s) = status {
-                    query = query.status(*s);
+                    query = query.with_status(*s);
                 }
                 if let (Some(n), false) = (batch, self.batches.is_empty()) {
-                    query = query.batch(self.batches[n % self.batches.len()]);
+                    query = query.with_batch(self.batches[n % self.batches.len()]);
                 }
                 if *leeway {
-                    query = query.leeway(self::leeway(MODEL_LEEWAY));
+                    query = query.with_leeway(self::leeway(MODEL_LEEWAY));
                 }
                 let got = self.list_all(&query).await;
                 compare(got, self.model.list(&query))?;

@@ -364,7 +364,7 @@ where
             .iter()
             .map(|row| rows::token_from_row(row, B::DIALECT))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(TokenPage::from_sorted(tokens, query.page_size()))
+        Ok(TokenPage::from_sorted(tokens, query.limit()))
     }
 
     /// Revokes the matching tokens in one statement; a single token that does not exist

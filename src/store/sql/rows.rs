@@ -171,8 +171,8 @@ pub(crate) fn token_params(token: &Token, dialect: Dialect) -> Result<Vec<Param>
         Param::free_text(dialect, Some(token.description())),
         Param::Text(metadata),
         Param::Blob(token.batch().map(|b| b.as_bytes().to_vec())),
-        Param::Int(revocation.map(|r| micros(r.revoked_at))),
-        Param::free_text(dialect, revocation.map(|r| r.reason.as_str())),
+        Param::Int(revocation.map(|r| micros(r.revoked_at()))),
+        Param::free_text(dialect, revocation.map(|r| r.reason())),
     ])
 }
 
@@ -323,10 +323,10 @@ fn token_from_raw(raw: RawToken, dialect: Dialect) -> Result<Token, StoreError> 
         )),
     };
     let revocation = match (raw.revoked_at, raw.reason) {
-        (Some(at), reason) => Some(Revocation {
-            revoked_at: time(at, dialect)?,
-            reason: reason.unwrap_or_default(),
-        }),
+        (Some(at), reason) => Some(Revocation::new(
+            time(at, dialect)?,
+            reason.unwrap_or_default(),
+        )?),
         (None, _) => None,
     };
     let parts = TokenParts {

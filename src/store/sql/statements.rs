@@ -209,35 +209,35 @@ impl Statements {
             params.len()
         };
         let mut sql = format!("SELECT {TOKEN_COLUMNS} FROM {} WHERE TRUE", self.tokens);
-        if let Some(org) = &query.organization {
+        if let Some(org) = query.organization() {
             let i = next(&mut params, Param::text(org.as_str()));
             sql.push_str(&format!(" AND organization = ${i}"));
         }
-        if let Some(group) = &query.group {
+        if let Some(group) = query.group() {
             let g = next(&mut params, Param::text(group.as_str()));
             let gs = next(&mut params, Param::text(format!("{group}/")));
             sql.push_str(" AND ");
             sql.push_str(&group_condition(g, gs));
         }
-        if let Some(policy) = &query.policy {
+        if let Some(policy) = query.policy() {
             let i = next(&mut params, Param::text(format!(",{policy},")));
             let pos = self
                 .dialect
                 .position("(',' || policies || ',')", &format!("${i}"));
             sql.push_str(&format!(" AND {pos} > 0"));
         }
-        if let Some(batch) = query.batch {
+        if let Some(batch) = query.batch() {
             let i = next(&mut params, Param::blob(batch.as_bytes()));
             sql.push_str(&format!(" AND batch_id = ${i}"));
         }
-        if let Some(status) = query.status {
-            let (opens, closes) = window_bounds(query.now, query.leeway);
+        if let Some(status) = query.status() {
+            let (opens, closes) = window_bounds(query.now(), query.leeway());
             let np = next(&mut params, Param::int(opens));
             let nm = next(&mut params, Param::int(closes));
             sql.push_str(" AND ");
             sql.push_str(&status_condition(status, np, nm));
         }
-        if let Some(cursor) = query.after {
+        if let Some(cursor) = query.after() {
             // Stored times are whole microseconds. A cursor with a sub-microsecond part
             // lies strictly between two of them, so every token at its floored microsecond
             // comes before it: compare with the largest id instead of the cursor's.
@@ -254,7 +254,7 @@ impl Statements {
             let i = next(&mut params, Param::blob(&id));
             sql.push_str(&format!(" AND (created_at, id) > (${c}, ${i})"));
         }
-        let limit = i64::try_from(query.page_size() + 1).unwrap_or(i64::MAX);
+        let limit = i64::try_from(query.limit() + 1).unwrap_or(i64::MAX);
         let l = next(&mut params, Param::int(limit));
         sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${l}"));
         (sql, params)
@@ -267,8 +267,8 @@ impl Statements {
         revocation: &Revocation,
     ) -> (SqlStr, Vec<Param>) {
         let mut params = vec![
-            Param::int(micros(revocation.revoked_at)),
-            Param::free_text(self.dialect, Some(&revocation.reason)),
+            Param::int(micros(revocation.revoked_at())),
+            Param::free_text(self.dialect, Some(revocation.reason())),
         ];
         let sql = match target {
             RevokeTarget::Token(id) => {

@@ -162,7 +162,7 @@ pub async fn batch_is_all_or_nothing<S: TokenStore + 'static>(store: Arc<S>) {
         "after two failed batches only the first token is stored"
     );
     assert!(
-        list_ids(&*store, &TokenQuery::new(now).batch(batch))
+        list_ids(&*store, &TokenQuery::new(now).with_batch(batch))
             .await
             .is_empty(),
         "no token of the failed batches is listed"
@@ -178,7 +178,7 @@ pub async fn batch_is_all_or_nothing<S: TokenStore + 'static>(store: Arc<S>) {
         assert_eq!(&must_get(&*store, token.id()).await, token, "batch member");
     }
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(now).batch(good_batch)).await,
+        list_ids(&*store, &TokenQuery::new(now).with_batch(good_batch)).await,
         ids(&good),
         "the valid batch is listed in order"
     );
@@ -206,8 +206,8 @@ pub async fn batch_large<S: TokenStore + 'static>(store: Arc<S>) {
     let listed = must_list(
         &*store,
         &TokenQuery::new(now)
-            .batch(batch)
-            .limit(TokenQuery::MAX_LIMIT),
+            .with_batch(batch)
+            .with_limit(TokenQuery::MAX_LIMIT),
     )
     .await;
     assert_eq!(listed.len(), N, "every token of the batch is listed");
@@ -245,7 +245,7 @@ pub async fn batch_large<S: TokenStore + 'static>(store: Arc<S>) {
         ),
     }
     assert!(
-        list_ids(&*store, &TokenQuery::new(now).batch(second))
+        list_ids(&*store, &TokenQuery::new(now).with_batch(second))
             .await
             .is_empty(),
         "no token of the failed large batch may be stored"

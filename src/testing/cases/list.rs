@@ -96,7 +96,7 @@ pub async fn list_filters<S: TokenStore + 'static>(store: Arc<S>) {
         ("no filter", q(), all.to_vec()),
         (
             "organization acme",
-            q().organization(org("acme")),
+            q().with_organization(org("acme")),
             all.iter()
                 .copied()
                 .filter(|t| t.organization().as_str() == "acme")
@@ -104,96 +104,104 @@ pub async fn list_filters<S: TokenStore + 'static>(store: Arc<S>) {
         ),
         (
             "organization globex",
-            q().organization(org("globex")),
+            q().with_organization(org("globex")),
             vec![&globex],
         ),
         (
             "unknown organization",
-            q().organization(org("initech")),
+            q().with_organization(org("initech")),
             vec![],
         ),
         (
             "group emea with subgroups, not emeax",
-            q().group(group("emea")),
+            q().with_group(group("emea")),
             vec![&emea, &berlin, &globex],
         ),
         (
             "organization and group",
-            q().organization(org("acme")).group(group("emea")),
+            q().with_organization(org("acme")).with_group(group("emea")),
             vec![&emea, &berlin],
         ),
-        ("leaf group", q().group(group("emea/berlin")), vec![&berlin]),
+        (
+            "leaf group",
+            q().with_group(group("emea/berlin")),
+            vec![&berlin],
+        ),
         (
             "group with an underscore is literal",
-            q().group(group("lab_1")),
+            q().with_group(group("lab_1")),
             vec![&lab],
         ),
         (
             "group that only a prefix of names matches",
-            q().group(group("eme")),
+            q().with_group(group("eme")),
             vec![],
         ),
         (
             "policy wifi",
-            q().policy(wifi.clone()),
+            q().with_policy(wifi.clone()),
             vec![&emea, &berlin, &globex],
         ),
-        ("policy vpn", q().policy(vpn.clone()), vec![&berlin, &emeax]),
-        ("unknown policy", q().policy(policy("none")), vec![]),
+        (
+            "policy vpn",
+            q().with_policy(vpn.clone()),
+            vec![&berlin, &emeax],
+        ),
+        ("unknown policy", q().with_policy(policy("none")), vec![]),
         (
             "status pending",
-            q().status(Status::Pending),
+            q().with_status(Status::Pending),
             vec![&pending],
         ),
         (
             "status expired",
-            q().status(Status::Expired),
+            q().with_status(Status::Expired),
             vec![&expired],
         ),
         (
             "status exhausted",
-            q().status(Status::Exhausted),
+            q().with_status(Status::Exhausted),
             vec![&exhausted],
         ),
         (
             "status revoked",
-            q().status(Status::Revoked),
+            q().with_status(Status::Revoked),
             vec![&revoked],
         ),
         (
             "status active",
-            q().status(Status::Active),
+            q().with_status(Status::Active),
             vec![&emea, &berlin, &emeax, &lab, &lab_lookalike, &globex],
         ),
-        ("batch 1", q().batch(b1), vec![&emea, &berlin]),
-        ("batch 2", q().batch(b2), vec![&globex]),
-        ("unknown batch", q().batch(random_batch()), vec![]),
+        ("batch 1", q().with_batch(b1), vec![&emea, &berlin]),
+        ("batch 2", q().with_batch(b2), vec![&globex]),
+        ("unknown batch", q().with_batch(random_batch()), vec![]),
         (
             "organization, policy, status and batch",
-            q().organization(org("acme"))
-                .policy(wifi.clone())
-                .status(Status::Active)
-                .batch(b1),
+            q().with_organization(org("acme"))
+                .with_policy(wifi.clone())
+                .with_status(Status::Active)
+                .with_batch(b1),
             vec![&emea, &berlin],
         ),
         (
             "status at a later now: the pending token is active",
-            TokenQuery::new(now + secs(3600)).status(Status::Pending),
+            TokenQuery::new(now + secs(3600)).with_status(Status::Pending),
             vec![],
         ),
         (
             "status with leeway: 30 s before not-before counts as active",
             TokenQuery::new(now + secs(3600 - 30))
-                .leeway(leeway(30))
-                .group(group("apac"))
-                .status(Status::Active),
+                .with_leeway(leeway(30))
+                .with_group(group("apac"))
+                .with_status(Status::Active),
             vec![&pending],
         ),
         (
             "status without leeway: 30 s before not-before is pending",
             TokenQuery::new(now + secs(3600 - 30))
-                .group(group("apac"))
-                .status(Status::Pending),
+                .with_group(group("apac"))
+                .with_status(Status::Pending),
             vec![&pending],
         ),
     ];
@@ -206,13 +214,13 @@ pub async fn list_filters<S: TokenStore + 'static>(store: Arc<S>) {
     }
 
     // Listed records are the current records.
-    let listed = must_list(&*store, &q().organization(org("globex"))).await;
+    let listed = must_list(&*store, &q().with_organization(org("globex"))).await;
     assert_eq!(
         listed,
         vec![globex.clone()],
         "listed records equal the stored records"
     );
-    let listed = must_list(&*store, &q().status(Status::Exhausted)).await;
+    let listed = must_list(&*store, &q().with_status(Status::Exhausted)).await;
     assert_eq!(
         listed[0].uses(),
         1,
@@ -240,7 +248,7 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
     let expected = ordered(&refs);
 
     for limit in [1, 2, 7, 29, 30, 31, TokenQuery::MAX_LIMIT] {
-        let query = TokenQuery::new(now).limit(limit);
+        let query = TokenQuery::new(now).with_limit(limit);
         let mut pages = 0;
         let mut seen = Vec::new();
         let mut page_query = query.clone();
@@ -256,7 +264,7 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
             );
             seen.extend(ids(&page.tokens));
             match page.next {
-                Some(next) => page_query.after = Some(next),
+                Some(next) => page_query = page_query.clone().with_after(next),
                 None => break,
             }
             assert!(pages <= 31, "paging with limit {limit} does not end");
@@ -280,8 +288,8 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
     let page = store
         .list(
             &TokenQuery::new(now)
-                .after(PageCursor::after(&sorted[12]))
-                .limit(5),
+                .with_after(PageCursor::after(&sorted[12]))
+                .with_limit(5),
         )
         .await
         .expect("list after a cursor");
@@ -302,7 +310,11 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
         .map(Token::id)
         .collect();
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(now).after(cursor).limit(4)).await,
+        list_ids(
+            &*store,
+            &TokenQuery::new(now).with_after(cursor).with_limit(4)
+        )
+        .await,
         after,
         "a cursor between tokens"
     );
@@ -317,7 +329,11 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
         .map(Token::id)
         .collect();
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(now).after(cursor).limit(4)).await,
+        list_ids(
+            &*store,
+            &TokenQuery::new(now).with_after(cursor).with_limit(4)
+        )
+        .await,
         after,
         "a cursor before an instant's tokens"
     );
@@ -328,14 +344,17 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
         .filter(|t| t.group().as_str() == "odd")
         .collect();
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(now).group(group("odd")).limit(4)).await,
+        list_ids(
+            &*store,
+            &TokenQuery::new(now).with_group(group("odd")).with_limit(4)
+        )
+        .await,
         ordered(&odd),
         "paging through a filtered listing"
     );
 
-    // Page sizes outside 1..=MAX_LIMIT are clamped (the fields are public).
-    let mut query = TokenQuery::new(now);
-    query.limit = 0;
+    // Page sizes outside 1..=MAX_LIMIT are clamped when the query is built.
+    let query = TokenQuery::new(now).with_limit(0);
     let page = store.list(&query).await.expect("list with limit 0");
     assert_eq!(
         ids(&page.tokens),
@@ -343,7 +362,7 @@ pub async fn list_paging<S: TokenStore + 'static>(store: Arc<S>) {
         "a page size of 0 is treated as 1"
     );
     assert!(page.next.is_some(), "more tokens follow a page of one");
-    query.limit = usize::MAX;
+    let query = TokenQuery::new(now).with_limit(usize::MAX);
     let page = store.list(&query).await.expect("list with a huge limit");
     assert_eq!(
         ids(&page.tokens),

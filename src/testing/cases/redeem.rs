@@ -220,7 +220,7 @@ pub async fn get_and_list_do_not_consume<S: TokenStore + 'static>(store: Arc<S>)
     for _ in 0..20 {
         must_get(&*store, token.id()).await;
         must_list(&*store, &TokenQuery::new(now)).await;
-        must_list(&*store, &TokenQuery::new(now).status(Status::Active)).await;
+        must_list(&*store, &TokenQuery::new(now).with_status(Status::Active)).await;
         must_redemptions(&*store, token.id()).await;
     }
     let stored = must_get(&*store, token.id()).await;
@@ -238,7 +238,11 @@ pub async fn get_and_list_do_not_consume<S: TokenStore + 'static>(store: Arc<S>)
     }
     assert_eq!(must_get(&*store, token.id()).await.uses(), 1);
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(now).status(Status::Exhausted)).await,
+        list_ids(
+            &*store,
+            &TokenQuery::new(now).with_status(Status::Exhausted)
+        )
+        .await,
         vec![token.id()]
     );
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{Rejection, StoreError};
+use crate::error::{Rejection, SpecError, StoreError};
 use crate::rules::Leeway;
 use crate::store::{RevokeTarget, TokenQuery, TokenStore};
 use crate::testing::fixtures::{
@@ -10,7 +10,7 @@ use crate::testing::fixtures::{
     must_insert_batch, must_list, must_redemptions, must_revoke, ordered, org, random_batch,
     random_id, redeem, rejected, revocation, secs, spec, t0,
 };
-use crate::token::{Status, Token, UsageLimit};
+use crate::token::{Revocation, Status, Token, UsageLimit};
 
 /// Revoking one token returns 1, stores the revocation, blocks redemption, and leaves other
 /// tokens alone; revoking it again returns 0.
@@ -230,7 +230,7 @@ pub async fn revoke_by_batch<S: TokenStore + 'static>(store: Arc<S>) {
     assert_eq!(
         list_ids(
             &*store,
-            &TokenQuery::new(now + secs(3)).status(Status::Revoked)
+            &TokenQuery::new(now + secs(3)).with_status(Status::Revoked)
         )
         .await,
         ordered(&members.iter().collect::<Vec<_>>()),
@@ -289,7 +289,7 @@ pub async fn revocation_reason_kept<S: TokenStore + 'static>(store: Arc<S>) {
         },
         "the rejection reports the first revocation"
     );
-    let listed = must_list(&*store, &TokenQuery::new(now).status(Status::Revoked)).await;
+    let listed = must_list(&*store, &TokenQuery::new(now).with_status(Status::Revoked)).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(
         listed[0].revocation(),
@@ -370,4 +370,65 @@ pub async fn revoked_blocks_next_redeem<S: TokenStore + 'static>(store: Arc<S>) 
     );
     assert_eq!(must_get(&*store, token.id()).await.uses(), 1);
     assert_eq!(must_redemptions(&*store, token.id()).await.len(), 1);
+}
+
+/// A revocation reason at the bound (in multi-byte characters) is stored and every later
+/// read of the token works: get, list, a rejected redemption. A reason over the bound never
+/// reaches a store: [`Revocation::new`] and deserialization refuse it.
+pub async fn revocation_reason_bound<S: TokenStore + 'static>(store: Arc<S>) {
+    let fx = Fixture::new();
+    let now = t0();
+    let token = fx.issue(spec("acme", "emea"), now, None);
+    must_insert(&*store, &token).await;
+
+    let over = "ß".repeat(Revocation::MAX_REASON / 2) + "x";
+    assert!(
+        matches!(
+            Revocation::new(now, over.clone()),
+            Err(SpecError::ReasonTooLong { .. })
+        ),
+        "a reason over the bound is refused when the revocation is made"
+    );
+    let json = serde_json::json!({ "revoked_at": now, "reason": over });
+    assert!(
+        serde_json::from_value::<Revocation>(json).is_err(),
+        "a reason over the bound is refused when a revocation is deserialized"
+    );
+
+    let at_bound = revocation(now + secs(1), &"ß".repeat(Revocation::MAX_REASON / 2));
+    assert_eq!(
+        must_revoke(&*store, &RevokeTarget::Token(token.id()), &at_bound).await,
+        1
+    );
+    assert_eq!(
+        must_get(&*store, token.id()).await.revocation(),
+        Some(&at_bound),
+        "a reason at the bound is read back whole"
+    );
+    assert_eq!(
+        list_ids(
+            &*store,
+            &TokenQuery::new(now + secs(2)).with_status(Status::Revoked)
+        )
+        .await,
+        vec![token.id()],
+        "a token revoked with a reason at the bound is listed"
+    );
+    assert_eq!(
+        rejected(
+            redeem(
+                &*store,
+                &fx,
+                &token,
+                &device(1),
+                now + secs(2),
+                Leeway::ZERO
+            )
+            .await,
+            "redeem after a revocation at the bound"
+        ),
+        Rejection::Revoked {
+            revoked_at: now + secs(1)
+        },
+    );
 }

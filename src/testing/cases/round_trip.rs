@@ -108,7 +108,7 @@ pub async fn metadata_round_trip<S: TokenStore + 'static>(store: Arc<S>) {
         must_get(&*store, token.id())
             .await
             .revocation()
-            .map(|r| r.reason.as_str()),
+            .map(|r| r.reason()),
         Some(reason),
         "revocation reason round-trips exactly"
     );
@@ -259,7 +259,7 @@ pub async fn timestamps_round_trip<S: TokenStore + 'static>(store: Arc<S>) {
     assert_eq!(
         list_ids(
             &*store,
-            &TokenQuery::new(created).after(PageCursor::after(&token))
+            &TokenQuery::new(created).with_after(PageCursor::after(&token))
         )
         .await,
         vec![sibling.id()],

@@ -67,7 +67,7 @@ pub async fn expiry<S: TokenStore + 'static>(store: Arc<S>) {
     assert_eq!(
         list_ids(
             &*store,
-            &TokenQuery::new(expires_at).status(Status::Expired)
+            &TokenQuery::new(expires_at).with_status(Status::Expired)
         )
         .await,
         vec![token.id()],
@@ -76,7 +76,7 @@ pub async fn expiry<S: TokenStore + 'static>(store: Arc<S>) {
     assert_eq!(
         list_ids(
             &*store,
-            &TokenQuery::new(expires_at - MICRO).status(Status::Active)
+            &TokenQuery::new(expires_at - MICRO).with_status(Status::Active)
         )
         .await,
         vec![token.id()],
@@ -126,12 +126,12 @@ pub async fn not_before<S: TokenStore + 'static>(store: Arc<S>) {
     );
     assert_eq!((e.uses, e.replay), (1, false));
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(now).status(Status::Pending)).await,
+        list_ids(&*store, &TokenQuery::new(now).with_status(Status::Pending)).await,
         vec![token.id()],
         "listed as pending before the window"
     );
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(nb).status(Status::Active)).await,
+        list_ids(&*store, &TokenQuery::new(nb).with_status(Status::Active)).await,
         vec![token.id()],
         "listed as active at not-before"
     );
@@ -229,7 +229,11 @@ pub async fn leeway_boundaries<S: TokenStore + 'static>(store: Arc<S>) {
         ("at expiry + leeway", exp + l, thirty, Status::Expired),
     ] {
         assert_eq!(
-            list_ids(&*store, &TokenQuery::new(at).leeway(lw).status(status)).await,
+            list_ids(
+                &*store,
+                &TokenQuery::new(at).with_leeway(lw).with_status(status)
+            )
+            .await,
             vec![token.id()],
             "listing: {what} is {status}"
         );
@@ -286,14 +290,18 @@ pub async fn never_expiring_and_unlimited<S: TokenStore + 'static>(store: Arc<S>
         Status::Active
     );
     assert_eq!(
-        list_ids(&*store, &TokenQuery::new(year(9999)).status(Status::Active)).await,
+        list_ids(
+            &*store,
+            &TokenQuery::new(year(9999)).with_status(Status::Active)
+        )
+        .await,
         ordered(&[&token, &once_forever]),
         "never-expiring tokens are active in 9999"
     );
     assert!(
         list_ids(
             &*store,
-            &TokenQuery::new(year(9999)).status(Status::Expired)
+            &TokenQuery::new(year(9999)).with_status(Status::Expired)
         )
         .await
         .is_empty(),
