@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use crate::keys::{Keyring, KeyringError, SigningKey};
+use crate::core::keys::{Keyring, KeyringError, SigningKey};
 
 /// The largest key file read, in bytes.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;

@@ -7,14 +7,14 @@ use chrono::{DateTime, SubsecRound, Timelike, Utc};
 use rand_core::CryptoRng;
 
 use crate::clock::{Clock, SystemClock};
-use crate::codec::{TokenString, UnverifiedToken, VerifiedToken};
-use crate::enrollment::{Enrollment, Redemption};
-use crate::error::{AdminError, RedeemError, Rejection, StoreError};
-use crate::keys::{Keyring, KeyringError};
-use crate::name::DeviceId;
-use crate::rules::{Leeway, RedeemRequest};
+use crate::core::codec::{TokenString, UnverifiedToken, VerifiedToken};
+use crate::core::enrollment::{Enrollment, Redemption};
+use crate::core::error::{AdminError, RedeemError, Rejection, StoreError};
+use crate::core::keys::{Keyring, KeyringError};
+use crate::core::name::DeviceId;
+use crate::core::rules::{Leeway, RedeemRequest};
+use crate::core::token::{BatchId, Revocation, SpecError, Status, Token, TokenId, TokenSpec};
 use crate::store::{RevokeTarget, TokenPage, TokenQuery, TokenStore};
-use crate::token::{BatchId, Revocation, SpecError, Status, Token, TokenId, TokenSpec};
 
 /// The operating system's random source, as used by default.
 pub type SystemRng = rand_core::UnwrapErr<getrandom::SysRng>;

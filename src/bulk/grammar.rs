@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::name::InvalidName;
-use crate::policy::PolicyId;
-use crate::token::{ExpirySpec, Metadata, SpecError, UsageLimit};
+use crate::core::name::InvalidName;
+use crate::core::policy::PolicyId;
+use crate::core::token::{ExpirySpec, Metadata, SpecError, UsageLimit};
 
 /// A duration could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

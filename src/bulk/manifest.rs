@@ -3,10 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::csv::csv_field;
+use crate::core::policy::{GroupId, PolicyId};
+use crate::core::token::{BatchId, Expiry, TokenId, UsageLimit, Validity};
 use crate::payload::SecretText;
-use crate::policy::{GroupId, PolicyId};
 use crate::service::Issued;
-use crate::token::{BatchId, Expiry, TokenId, UsageLimit, Validity};
 
 /// The kind of QR image file written per token, which names it in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

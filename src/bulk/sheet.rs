@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use crate::core::policy::PolicyId;
+use crate::core::token::{Expiry, TokenId, UsageLimit};
 use crate::payload::{PayloadConfig, PayloadError, PayloadFormat, SecretText, grouped_lines};
-use crate::policy::PolicyId;
 use crate::qr::{EcLevel, Qr, QrError};
 use crate::service::Issued;
-use crate::token::{Expiry, TokenId, UsageLimit};
 
 /// The paper a sheet is laid out for. Either way six cards (two by three) fit a page of
 /// A4 and of US Letter, so a sheet made for one prints on the other.

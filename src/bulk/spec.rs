@@ -10,9 +10,9 @@ use super::grammar::{
     ExpiryError, LimitError, MetadataError, TimeError, parse_expiry, parse_metadata,
     parse_policies, parse_time, parse_usage_limit,
 };
-use crate::name::{InvalidName, OrgId};
-use crate::policy::GroupId;
-use crate::token::{ExpirySpec, SpecError, TokenSpec, UsageLimit};
+use crate::core::name::{InvalidName, OrgId};
+use crate::core::policy::GroupId;
+use crate::core::token::{ExpirySpec, SpecError, TokenSpec, UsageLimit};
 
 /// The most tokens one CSV row may ask for.
 pub const MAX_COUNT_PER_ROW: u32 = 10_000;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::codec::TokenString;
+use crate::core::codec::TokenString;
 
 use super::android::extras::AdminExtras;
 use super::android::provisioning::AndroidProvisioning;

@@ -2,7 +2,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::codec::{DecodeError, PREFIX};
+use crate::core::codec::{DecodeError, PREFIX};
 
 use super::android::keys::EXTRA_PROVISIONING_ADMIN_EXTRAS_BUNDLE;
 use super::android::nfc::parse_properties;

@@ -4,7 +4,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::codec::TokenString;
+use crate::core::codec::TokenString;
 
 /// Text that carries a token (a payload, a link, a manifest): a credential.
 ///

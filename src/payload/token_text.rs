@@ -4,7 +4,7 @@ use std::fmt;
 
 use zeroize::Zeroize;
 
-use crate::codec::{DecodeError, TOKEN_LEN, TokenString, UnverifiedToken};
+use crate::core::codec::{DecodeError, TOKEN_LEN, TokenString, UnverifiedToken};
 
 /// A well-formed token string found in scanned or typed input. **Not verified**: only
 /// [`Keyring::verify`](crate::Keyring::verify) (through

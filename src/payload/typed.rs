@@ -2,7 +2,7 @@
 //! [`grouped_lines`]), read back leniently ([`parse_grouped`]), and the reading rules that
 //! extraction applies to free text too.
 
-use crate::codec::{DecodeError, PREFIX, TOKEN_LEN, TokenString};
+use crate::core::codec::{DecodeError, PREFIX, TOKEN_LEN, TokenString};
 
 use super::secret::SecretText;
 use super::token_text::TokenText;

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::codec::{TOKEN_LEN, TokenString};
+use crate::core::codec::{TOKEN_LEN, TokenString};
 
 use super::secret::SecretText;
 

@@ -1,12 +1,12 @@
 //! [`AnyStore`]: one store type chosen at run time from a URL, for tools and servers whose
 //! configuration names the database (`--db`).
 
-use crate::enrollment::{Enrollment, Redemption};
-use crate::error::{RedeemError, StoreError};
-use crate::rules::RedeemRequest;
+use crate::core::enrollment::{Enrollment, Redemption};
+use crate::core::error::{RedeemError, StoreError};
+use crate::core::rules::RedeemRequest;
+use crate::core::token::{Revocation, Token, TokenId};
 use crate::store::memory::MemoryStore;
 use crate::store::{RevokeTarget, TokenPage, TokenQuery, TokenStore};
-use crate::token::{Revocation, Token, TokenId};
 
 /// A store picked at run time: in memory, SQLite or PostgreSQL (as compiled in).
 ///

@@ -12,12 +12,12 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::enrollment::{Enrollment, Redemption};
-use crate::error::{RedeemError, Rejection, StoreError};
-use crate::name::DeviceId;
-use crate::rules::{self, Decision, RedeemRequest};
+use crate::core::enrollment::{Enrollment, Redemption};
+use crate::core::error::{RedeemError, Rejection, StoreError};
+use crate::core::name::DeviceId;
+use crate::core::rules::{self, Decision, RedeemRequest};
+use crate::core::token::{Revocation, Token, TokenId};
 use crate::store::{PageCursor, RevokeTarget, TokenPage, TokenQuery, TokenStore};
-use crate::token::{Revocation, Token, TokenId};
 
 /// A redemption list longer than this gets a device index, so the replay check stays O(1)
 /// for unlimited tokens; shorter lists are scanned, which costs less than hashing.

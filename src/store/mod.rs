@@ -33,12 +33,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::enrollment::{Enrollment, Redemption};
-use crate::error::{RedeemError, StoreError};
-use crate::name::OrgId;
-use crate::policy::{GroupId, PolicyId};
-use crate::rules::{Leeway, RedeemRequest};
-use crate::token::{BatchId, Revocation, Status, Token, TokenId};
+use crate::core::enrollment::{Enrollment, Redemption};
+use crate::core::error::{RedeemError, StoreError};
+use crate::core::name::OrgId;
+use crate::core::policy::{GroupId, PolicyId};
+use crate::core::rules::{Leeway, RedeemRequest};
+use crate::core::token::{BatchId, Revocation, Status, Token, TokenId};
 
 pub mod any;
 pub mod memory;

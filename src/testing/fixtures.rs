@@ -3,15 +3,15 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use crate::codec::VerifiedToken;
-use crate::enrollment::{Enrollment, Redemption};
-use crate::error::{RedeemError, Rejection};
-use crate::keys::{KeyId, Keyring, SigningKey};
-use crate::name::{DeviceId, OrgId};
-use crate::policy::{GroupId, PolicyId};
-use crate::rules::{Leeway, RedeemRequest};
+use crate::core::codec::VerifiedToken;
+use crate::core::enrollment::{Enrollment, Redemption};
+use crate::core::error::{RedeemError, Rejection};
+use crate::core::keys::{KeyId, Keyring, SigningKey};
+use crate::core::name::{DeviceId, OrgId};
+use crate::core::policy::{GroupId, PolicyId};
+use crate::core::rules::{Leeway, RedeemRequest};
+use crate::core::token::{BatchId, ExpirySpec, Revocation, Token, TokenId, TokenSpec, UsageLimit};
 use crate::store::{PageCursor, RevokeTarget, TokenQuery, TokenStore};
-use crate::token::{BatchId, ExpirySpec, Revocation, Token, TokenId, TokenSpec, UsageLimit};
 
 /// The suite's keyring (fixed keys: an active one and a verify-only one) and helpers to
 /// build records and verified requests the way the service does.

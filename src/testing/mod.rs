@@ -172,7 +172,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 #[cfg(doc)]
-use crate::rules;
+use crate::core::rules;
 use crate::store::TokenStore;
 #[cfg(doc)]
 use crate::store::memory::MemoryStore;

@@ -9,16 +9,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
-use crate::enrollment::{Enrollment, Redemption};
-use crate::error::{RedeemError, Rejection, StoreError};
-use crate::name::DeviceId;
-use crate::rules::{self, Decision, Leeway, RedeemRequest};
+use crate::core::enrollment::{Enrollment, Redemption};
+use crate::core::error::{RedeemError, Rejection, StoreError};
+use crate::core::name::DeviceId;
+use crate::core::rules::{self, Decision, Leeway, RedeemRequest};
+use crate::core::token::{
+    BatchId, ExpirySpec, Revocation, Status, Token, TokenId, TokenSpec, UsageLimit,
+};
 use crate::store::{PageCursor, RevokeTarget, TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, device, group, leeway, limited, org, policy, random_id, revocation, secs, t0,
-};
-use crate::token::{
-    BatchId, ExpirySpec, Revocation, Status, Token, TokenId, TokenSpec, UsageLimit,
 };
 
 const ORGS: [&str; 2] = ["acme", "globex"];

@@ -5,7 +5,7 @@ use std::io;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use zeroize::Zeroizing;
 
-use crate::codec::TokenString;
+use crate::core::codec::TokenString;
 use crate::payload::secret::SecretText;
 
 use super::extras::AdminExtras;

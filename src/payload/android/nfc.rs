@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::codec::TokenString;
+use crate::core::codec::TokenString;
 use crate::payload::secret::SecretText;
 
 use super::extras::AdminExtras;

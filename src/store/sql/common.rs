@@ -22,11 +22,11 @@ use super::migrations::pending_migrations;
 use super::prefix::{InvalidTablePrefix, TablePrefix};
 use super::rows::{self, Param, TOKEN_COLUMN_COUNT};
 use super::statements::Statements;
-use crate::enrollment::Redemption;
-use crate::error::{RedeemError, Rejection, StoreError};
-use crate::rules::RedeemRequest;
+use crate::core::enrollment::Redemption;
+use crate::core::error::{RedeemError, Rejection, StoreError};
+use crate::core::rules::RedeemRequest;
+use crate::core::token::{Revocation, Token, TokenId};
 use crate::store::{RevokeTarget, TokenPage, TokenQuery};
-use crate::token::{Revocation, Token, TokenId};
 
 /// A token store in a SQL database: the pool, the table prefix, the statements built for
 /// it, and what the store's writers take turns on. Clones share the pool, the statements
@@ -487,11 +487,11 @@ macro_rules! sql_token_store {
         const _: () = {
             use std::future::Future;
 
-            use $crate::enrollment::{Enrollment, Redemption};
-            use $crate::error::{RedeemError, StoreError};
-            use $crate::rules::RedeemRequest;
+            use $crate::core::enrollment::{Enrollment, Redemption};
+            use $crate::core::error::{RedeemError, StoreError};
+            use $crate::core::rules::RedeemRequest;
+            use $crate::core::token::{Revocation, Token, TokenId};
             use $crate::store::{RevokeTarget, TokenPage, TokenQuery, TokenStore};
-            use $crate::token::{Revocation, Token, TokenId};
 
             impl TokenStore for $store {
                 fn insert(

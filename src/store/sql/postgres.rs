@@ -71,9 +71,9 @@ use super::common::{Read, ReadFailed, SqlStore, sql_token_store};
 use super::dialect::Dialect;
 use super::prefix::DEFAULT_PREFIX;
 use super::rows;
-use crate::enrollment::Enrollment;
-use crate::error::{RedeemError, StoreError};
-use crate::rules::{self, Decision, RedeemRequest};
+use crate::core::enrollment::Enrollment;
+use crate::core::error::{RedeemError, StoreError};
+use crate::core::rules::{self, Decision, RedeemRequest};
 
 pub use super::prefix::InvalidTablePrefix;
 

@@ -13,13 +13,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::dialect::Dialect;
-use crate::enrollment::Redemption;
-use crate::error::StoreError;
-use crate::keys::KeyId;
-use crate::name::{DeviceId, OrgId};
-use crate::policy::{GroupId, PolicyId};
-use crate::rules::Leeway;
-use crate::token::{
+use crate::core::enrollment::Redemption;
+use crate::core::error::StoreError;
+use crate::core::keys::KeyId;
+use crate::core::name::{DeviceId, OrgId};
+use crate::core::policy::{GroupId, PolicyId};
+use crate::core::rules::Leeway;
+use crate::core::token::{
     BatchId, Expiry, Metadata, Revocation, Token, TokenId, TokenParts, UsageLimit, Validity,
 };
 

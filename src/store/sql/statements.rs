@@ -9,8 +9,8 @@ use sqlx::{SqlSafeStr, SqlStr};
 use super::dialect::Dialect;
 use super::prefix::TablePrefix;
 use super::rows::{Param, TOKEN_COLUMN_COUNT, TOKEN_COLUMNS, micros, window_bounds};
+use crate::core::token::{Revocation, Status, TokenId};
 use crate::store::{RevokeTarget, TokenQuery};
-use crate::token::{Revocation, Status, TokenId};
 
 /// Every statement with a fixed text, built once per store (they embed the table prefix).
 #[derive(Debug, Clone)]

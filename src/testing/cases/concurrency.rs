@@ -5,15 +5,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{RedeemError, Rejection};
-use crate::name::DeviceId;
-use crate::rules::Leeway;
+use crate::core::error::{RedeemError, Rejection};
+use crate::core::name::DeviceId;
+use crate::core::rules::Leeway;
+use crate::core::token::UsageLimit;
 use crate::store::{RevokeTarget, TokenStore};
 use crate::testing::fixtures::{
     Fixture, device, enrolled, limited, must_get, must_insert, must_redemptions, must_revoke,
     redeem, rejected, revocation, spec, t0,
 };
-use crate::token::UsageLimit;
 
 /// 64 concurrent redeemers with distinct devices on a multi-threaded runtime: exactly
 /// `min(limit, 64)` succeed, for limits 1, 5, 100 and unlimited, each with distinct use

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 
-use crate::error::StoreError;
-use crate::rules::Leeway;
+use crate::core::error::StoreError;
+use crate::core::rules::Leeway;
+use crate::core::token::{ExpirySpec, Metadata, Token, TokenId, TokenSpec, UsageLimit};
 use crate::store::{TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, device, enrolled, group, ids, limited, list_ids, must_be_absent, must_get,
     must_insert, must_insert_batch, must_list, must_redemptions, org, policy, random_batch,
     random_id, redeem, secs, spec, t0,
 };
-use crate::token::{ExpirySpec, Metadata, Token, TokenId, TokenSpec, UsageLimit};
 
 /// A stored record comes back field for field; an unknown id gives `None`.
 pub async fn insert_and_get<S: TokenStore + 'static>(store: Arc<S>) {

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::rules::Leeway;
+use crate::core::rules::Leeway;
+use crate::core::token::{ExpirySpec, Status, Token, TokenId};
 use crate::store::{PageCursor, RevokeTarget, TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, device, enrolled, group, ids, leeway, list_ids, must_insert, must_list, must_revoke,
     ordered, org, policy, random_batch, redeem, revocation, secs, spec, t0,
 };
-use crate::token::{ExpirySpec, Status, Token, TokenId};
 
 /// Listing filters: organization, group (with subgroups; not string prefixes; `_` is not a
 /// wildcard), policy, status at the query's `now` and leeway, batch, and combinations.

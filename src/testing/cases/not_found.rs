@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::error::{Rejection, StoreError};
-use crate::rules::{Leeway, RedeemRequest};
+use crate::core::error::{Rejection, StoreError};
+use crate::core::rules::{Leeway, RedeemRequest};
+use crate::core::token::TokenId;
 use crate::store::{RevokeTarget, TokenStore};
 use crate::testing::fixtures::{
     Fixture, device, enrolled, must_be_absent, must_get, must_insert, must_redemptions, random_id,
     redeem, rejected, revocation, spec, t0,
 };
-use crate::token::TokenId;
 
 /// An unknown id: `get` gives `None`, `redeem` gives `Rejection::NotFound`, `revoke` and
 /// `redemptions` give `StoreError::NotFound`.

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::enrollment::Redemption;
-use crate::error::Rejection;
-use crate::rules::Leeway;
+use crate::core::enrollment::Redemption;
+use crate::core::error::Rejection;
+use crate::core::rules::Leeway;
+use crate::core::token::{Metadata, Status};
 use crate::store::{TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, assert_enrollment_matches, device, enrolled, limited, list_ids, must_get, must_insert,
     must_list, must_redemptions, policy, redeem, rejected, secs, spec, t0,
 };
-use crate::token::{Metadata, Status};
 
 /// `K` distinct devices succeed with uses `1..=K`; the next device gets `Exhausted`.
 pub async fn redeem_to_exhaustion<S: TokenStore + 'static>(store: Arc<S>) {

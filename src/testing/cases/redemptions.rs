@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::enrollment::Redemption;
-use crate::rules::Leeway;
+use crate::core::enrollment::Redemption;
+use crate::core::rules::Leeway;
+use crate::core::token::UsageLimit;
 use crate::store::TokenStore;
 use crate::testing::fixtures::{
     Fixture, device, enrolled, limited, must_insert, must_redemptions, redeem, rejected, secs,
     spec, t0,
 };
-use crate::token::UsageLimit;
 
 /// Redemption records: device and time, oldest first (ties in redemption order), nothing
 /// for replays or rejected attempts, an empty list for an unredeemed token.

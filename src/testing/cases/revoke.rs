@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::error::{Rejection, SpecError, StoreError};
-use crate::rules::Leeway;
+use crate::core::error::{Rejection, SpecError, StoreError};
+use crate::core::rules::Leeway;
+use crate::core::token::{Revocation, Status, Token, UsageLimit};
 use crate::store::{RevokeTarget, TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, device, enrolled, group, limited, list_ids, must_be_absent, must_get, must_insert,
     must_insert_batch, must_list, must_redemptions, must_revoke, ordered, org, random_batch,
     random_id, redeem, rejected, revocation, secs, spec, t0,
 };
-use crate::token::{Revocation, Status, Token, UsageLimit};
 
 /// Revoking one token returns 1, stores the revocation, blocks redemption, and leaves other
 /// tokens alone; revoking it again returns 0.

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 
-use crate::enrollment::Redemption;
-use crate::error::Rejection;
-use crate::rules::Leeway;
+use crate::core::enrollment::Redemption;
+use crate::core::error::Rejection;
+use crate::core::rules::Leeway;
+use crate::core::token::{Expiry, ExpirySpec, Metadata, Revocation};
 use crate::store::{PageCursor, RevokeTarget, TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, MICRO, device, enrolled, limited, list_ids, must_get, must_insert, must_list,
     must_redemptions, must_revoke, redeem, rejected, revocation, secs, spec, t0,
 };
-use crate::token::{Expiry, ExpirySpec, Metadata, Revocation};
 
 fn awkward_metadata() -> Metadata {
     let mut pairs: Vec<(String, String)> = [

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::error::Rejection;
-use crate::rules::Leeway;
+use crate::core::error::Rejection;
+use crate::core::rules::Leeway;
+use crate::core::token::{Expiry, ExpirySpec, Status, UsageLimit};
 use crate::store::{TokenQuery, TokenStore};
 use crate::testing::fixtures::{
     Fixture, MICRO, device, enrolled, leeway, limited, list_ids, must_get, must_insert,
     must_redemptions, ordered, redeem, rejected, secs, spec, t0,
 };
-use crate::token::{Expiry, ExpirySpec, Status, UsageLimit};
 
 /// Redeemable until 1 µs before the expiry; `Expired` from the expiry on, for new devices
 /// and replays.
