@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use chrono::{DateTime, SubsecRound, Timelike, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rand_core::CryptoRng;
 
 use crate::clock::{Clock, SystemClock};
@@ -139,17 +139,7 @@ where
 
     /// The current time, truncated to microseconds (what every backend stores exactly).
     pub fn now(&self) -> DateTime<Utc> {
-        let now = self.clock.now();
-        // The same as `trunc_subsecs(6)` (leap seconds included), without its date
-        // arithmetic: this runs on every redemption.
-        let naive = now.naive_utc();
-        let excess = naive.nanosecond() % 1000;
-        if excess == 0 {
-            return now;
-        }
-        naive
-            .with_nanosecond(naive.nanosecond() - excess)
-            .map_or_else(|| now.trunc_subsecs(6), |t| t.and_utc())
+        self.clock.now().trunc_subsecs(6)
     }
 
     fn draw<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {

@@ -52,7 +52,7 @@ fn shared_store(
 }
 
 /// `distinct_tokens`: fresh single-use tokens of one batch (one specification, so one
-/// shared assignment per shard) in one shared store, each redeemed once.
+/// shared assignment) in one shared store, each redeemed once.
 pub fn distinct_tokens(fx: &Fixture, work: usize, threads: usize) -> Duration {
     shared_store(fx, work, threads, |_| fx.spec(UsageLimit::Once))
 }

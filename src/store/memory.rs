@@ -8,6 +8,7 @@
 //! inserts take a shard's write lock. Lock order is always shard, then token; a batch insert
 //! takes the shards' write locks in index order.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -44,32 +45,47 @@ impl Entry {
         }
     }
 
-    /// When `device` first redeemed this token, if it did.
-    fn prior(&self, device: &DeviceId) -> Option<&Redemption> {
-        match &self.index {
-            Some(index) => index.get(device).map(|&i| &self.redemptions[i]),
-            None => self.redemptions.iter().find(|r| r.device == *device),
+    /// Runs the rules for `request` on this token and keeps a new device's redemption.
+    fn redeem(&mut self, request: &RedeemRequest<'_>) -> Result<Enrollment, Rejection> {
+        let device = request.device;
+        let Self {
+            token,
+            redemptions,
+            index,
+        } = self;
+        // A long list's index is looked up once, through its entry, for the check and the
+        // insert; a short list is scanned.
+        let mut slot = index.as_mut().map(|index| index.entry(device.clone()));
+        let prior = match &slot {
+            Some(Slot::Occupied(at)) => Some(redemptions[*at.get()].redeemed_at),
+            Some(Slot::Vacant(_)) => None,
+            None => redemptions
+                .iter()
+                .find(|r| r.device == *device)
+                .map(|r| r.redeemed_at),
+        };
+        let (decision, enrollment) = rules::redeem_in_place(token, request, prior)?;
+        if let Decision::Consume { .. } = decision {
+            if redemptions.capacity() == 0 {
+                // A small usage limit gets a list of exactly its size.
+                let limit = token.usage_limit().max_uses().unwrap_or(u32::MAX);
+                redemptions.reserve_exact(limit.min(4) as usize);
+            }
+            if let Some(Slot::Vacant(vacant)) = slot.take() {
+                vacant.insert(redemptions.len());
+            }
+            redemptions.push(Redemption {
+                device: device.clone(),
+                redeemed_at: request.now,
+            });
+            if index.is_none() && redemptions.len() > INDEX_AFTER {
+                let positions = redemptions.iter().enumerate();
+                *index = Some(Box::new(
+                    positions.map(|(i, r)| (r.device.clone(), i)).collect(),
+                ));
+            }
         }
-    }
-
-    /// Keeps a new device's redemption.
-    fn record(&mut self, redemption: Redemption) {
-        if self.redemptions.capacity() == 0 {
-            // A small usage limit gets a list of exactly its size.
-            let limit = self.token.usage_limit().max_uses().unwrap_or(u32::MAX);
-            self.redemptions.reserve_exact(limit.min(4) as usize);
-        }
-        let at = self.redemptions.len();
-        if let Some(index) = &mut self.index {
-            index.insert(redemption.device.clone(), at);
-        }
-        self.redemptions.push(redemption);
-        if self.index.is_none() && self.redemptions.len() > INDEX_AFTER {
-            let index = self.redemptions.iter().enumerate();
-            self.index = Some(Box::new(
-                index.map(|(i, r)| (r.device.clone(), i)).collect(),
-            ));
-        }
+        Ok(enrollment)
     }
 }
 
@@ -280,18 +296,9 @@ impl MemoryStore {
     /// Synchronous [`TokenStore::redeem`].
     pub fn redeem_sync(&self, request: &RedeemRequest<'_>) -> Result<Enrollment, RedeemError> {
         let id = request.token.token_id();
-        self.with_entry(&id, |entry| {
-            let prior = entry.prior(request.device).map(|r| r.redeemed_at);
-            let (decision, enrollment) = rules::redeem_in_place(&mut entry.token, request, prior)?;
-            if let Decision::Consume { .. } = decision {
-                entry.record(Redemption {
-                    device: request.device.clone(),
-                    redeemed_at: request.now,
-                });
-            }
-            Ok(enrollment)
-        })
-        .unwrap_or_else(|| Err(Rejection::NotFound { id }.into()))
+        self.with_entry(&id, |entry| entry.redeem(request))
+            .unwrap_or(Err(Rejection::NotFound { id }))
+            .map_err(RedeemError::from)
     }
 
     /// Synchronous [`TokenStore::revoke`].
