@@ -2,17 +2,19 @@
 //! (awkward characters included), key names are Android's constants, the NFC properties
 //! read back with an independent `java.util.Properties` parser, and validation.
 
+mod support;
+
 use std::collections::BTreeMap;
 
+use onboarding_token::TokenString;
 use onboarding_token::android::*;
 use onboarding_token::payload::extract_token;
-use onboarding_token::{KeyId, SigningKey, TokenId, TokenString};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use support::fixture::token_from;
 
 fn token() -> TokenString {
-    SigningKey::from_bytes(KeyId::from_bytes([5, 5, 5, 5]), &[9; 32])
-        .sign(&TokenId::from_bytes(*b"android-token-id"))
+    token_from([5, 5, 5, 5], 9, *b"android-token-id")
 }
 
 const CHECKSUM: &str = "gJD2YwtOiWJHkSMkkIfLRlj-quNqG1fb6v100QmzM9w=";

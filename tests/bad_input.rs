@@ -5,9 +5,11 @@
 //! with missing or extra columns. Each gets a typed error with a clear message that does
 //! not repeat the secret, and nothing is consumed or written.
 
+mod support;
+
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{TimeDelta, TimeZone, Utc};
 use onboarding_token::android::{
     AdminExtras, AndroidError, AndroidProvisioning, ComponentName, DownloadLocation, EapMethod,
     SignatureChecksum, Wifi, WifiSecurity,
@@ -24,26 +26,16 @@ use onboarding_token::payload::{
 use onboarding_token::store::{InvalidCursor, RevokeTarget};
 use onboarding_token::token::InvalidStatus;
 use onboarding_token::*;
+// This catalogue starts at nine in the morning; its tokens are acme/fleet's.
+use support::fixture::{acme as org, fleet_spec as spec, t0_9am as t0};
 
 const MB: usize = 1024 * 1024;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 9, 0, 0).unwrap()
-}
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(
         KeyId::from_bytes([seed, 0xee, 0x01, 0x02]),
         &std::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(seed)),
     )
-}
-
-fn org() -> OrgId {
-    OrgId::new("acme").unwrap()
-}
-
-fn spec() -> TokenSpec {
-    TokenSpec::new(org(), GroupId::new("fleet").unwrap())
 }
 
 /// No 12-character window of `secret` appears in `text`.
@@ -1614,11 +1606,8 @@ fn android_builders_refuse_with_typed_errors_and_hide_the_wifi_password() {
 // tokenctl: exit 1 with a one-line reason, and nothing written
 
 #[cfg(all(feature = "sqlite", feature = "qr"))]
-mod harden_support;
-
-#[cfg(all(feature = "sqlite", feature = "qr"))]
 mod cli {
-    use super::harden_support::{Env, Run};
+    use super::support::tokenctl::{Env, Run};
     use super::*;
     use serde_json::Value;
 
@@ -1634,12 +1623,12 @@ mod cli {
     }
 
     fn db_bytes(env: &Env) -> Vec<u8> {
-        std::fs::read(env.db_path()).unwrap()
+        std::fs::read(env.db()).unwrap()
     }
 
     #[test]
     fn tokenctl_redeem_rejects_every_mutation_with_exit_1_and_consumes_nothing() {
-        let env = Env::sqlite().init();
+        let env = Env::init();
         let (id, token) = env.issue(&["--group", "g", "--max-uses", "3"]);
         assert_eq!(env.run(&["redeem", &token, "--device", "first"]).code, 0);
         let before = state(&env);
@@ -1684,7 +1673,7 @@ mod cli {
         // Bad device ids.
         for device in ["", "has space", &"d".repeat(300)] {
             let run = env.run(&["redeem", &token, "--device", device]);
-            run.assert_error();
+            run.assert_clean_error();
         }
         assert_eq!(state(&env), before, "nothing consumed");
         assert_eq!(env.show(&id)["redemptions"].as_array().unwrap().len(), 1);
@@ -1692,7 +1681,7 @@ mod cli {
 
     #[test]
     fn tokenctl_issue_and_bulk_refuse_bad_values_with_exit_1_and_write_nothing() {
-        let env = Env::sqlite().init();
+        let env = Env::init();
         env.issue(&["--group", "seed"]);
         let before = state(&env);
         let db_before = db_bytes(&env);
@@ -1748,14 +1737,14 @@ mod cli {
             let mut all = vec!["issue"];
             all.extend_from_slice(&args);
             let run = env.run(&all);
-            run.assert_error();
+            run.assert_clean_error();
             assert!(run.stderr.contains(option), "{option}: {run:?}");
         }
         // A number that is not a number is clap's usage error.
         env.run(&["issue", "--group", "g", "--max-uses", "many"])
-            .assert_usage();
+            .assert_usage_error();
         env.run(&["issue", "--group", "g", "--max-uses", "0"])
-            .assert_usage();
+            .assert_usage_error();
 
         // Bulk specifications: missing and extra columns, bad values, invalid UTF-8.
         let specs: Vec<(&str, Vec<u8>)> = vec![
@@ -1778,7 +1767,7 @@ mod cli {
                 "--out-dir",
                 out.to_str().unwrap(),
             ]);
-            run.assert_error();
+            run.assert_clean_error();
             assert!(
                 !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
                 "{name}"
@@ -1796,7 +1785,7 @@ mod cli {
             "--out-dir",
             out.to_str().unwrap(),
         ]);
-        run.assert_error();
+        run.assert_clean_error();
         assert_eq!(state(&env), before, "nothing issued");
         // Not even a page of the database file changed.
         assert_eq!(db_bytes(&env), db_before);
@@ -1805,7 +1794,7 @@ mod cli {
     #[test]
     fn tokenctl_refuses_bad_key_files_and_global_options_with_exit_1() {
         use std::os::unix::fs::PermissionsExt;
-        let env = Env::sqlite().init();
+        let env = Env::init();
         let (_, token) = env.issue(&["--group", "g"]);
         let before = state(&env);
         let key = std::fs::read(env.key()).unwrap();
@@ -1816,7 +1805,7 @@ mod cli {
             .to_owned();
 
         let check = |run: Run, needle: &str| {
-            run.assert_error();
+            run.assert_clean_error();
             assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
             assert!(run.stderr.contains(needle), "{needle}: {run:?}");
             assert!(!run.stderr.contains(&secret), "{run:?}");
@@ -1840,7 +1829,7 @@ mod cli {
         )
         .unwrap();
         let run = env.run(&["redeem", &token, "--device", "d"]);
-        run.assert_error();
+        run.assert_clean_error();
         assert!(!run.stderr.contains(&secret));
         std::fs::write(env.key(), &key).unwrap();
 
@@ -1853,7 +1842,7 @@ mod cli {
                 .output()
                 .unwrap(),
         );
-        run.assert_error();
+        run.assert_clean_error();
         assert!(!missing.exists(), "a mistyped --db creates nothing");
         let run = Run::from(
             env.cmd()
@@ -1862,10 +1851,10 @@ mod cli {
                 .output()
                 .unwrap(),
         );
-        run.assert_error();
+        run.assert_clean_error();
         for id in ["", "zz", "0123", &"0".repeat(33)] {
             let run = env.run(&["show", id]);
-            run.assert_error();
+            run.assert_clean_error();
             let run = env.run(&["revoke", id]);
             assert!(run.code == 1 || run.code == 2, "{run:?}");
         }

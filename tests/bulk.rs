@@ -1,19 +1,15 @@
 //! Bulk issuance: the CSV specification (values and row/column errors), the shared small
 //! grammars (durations, expiries, limits), the manifest, and the printable sheet.
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+mod support;
+
+use chrono::{TimeDelta, TimeZone, Utc};
 use onboarding_token::bulk::*;
 use onboarding_token::*;
 use proptest::prelude::*;
 use serde_json::Value;
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
-
-fn org() -> OrgId {
-    OrgId::new("acme").unwrap()
-}
+// Specifications are parsed for acme, as of March 2026.
+use support::fixture::{acme as org, t0_2026 as now};
 
 fn parse(csv: &str) -> Result<BulkSpec, BulkSpecError> {
     BulkSpec::parse(csv, &org(), now())

@@ -1,6 +1,8 @@
 //! The compact string form: grammar, round trips, and rejection of every malformed or
 //! forged string before any store access.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -8,6 +10,7 @@ use onboarding_token::codec::{PREFIX, TOKEN_LEN, TOKEN_REGEX};
 use onboarding_token::rules::RedeemRequest;
 use onboarding_token::*;
 use proptest::prelude::*;
+use support::fixture::keyring;
 
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -25,10 +28,6 @@ fn matches_grammar(s: &str) -> bool {
         && b[5..]
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-}
-
-fn keyring(id: [u8; 4], secret: [u8; 32]) -> Keyring {
-    Keyring::new(SigningKey::from_bytes(KeyId::from_bytes(id), &secret))
 }
 
 fn fixed_keyring() -> Keyring {

@@ -8,7 +8,7 @@
 //! written). A process that finished before it could be killed is retried with a larger
 //! batch.
 
-mod harden_support;
+mod support;
 
 use std::fs;
 use std::path::Path;
@@ -16,9 +16,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use harden_support::Env;
 use onboarding_token::sqlx;
 use onboarding_token::*;
+use support::tokenctl::Env;
 
 /// How long to wait for the moment to kill before failing.
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -127,7 +127,7 @@ fn kill_bulk(
         let mut child = spawn_bulk(env, count);
         match kill_when(&mut child, || moment(env)) {
             Outcome::Killed => {
-                let (tokens, batches, integrity) = runtime.block_on(inspect(&env.db_path()));
+                let (tokens, batches, integrity) = runtime.block_on(inspect(&env.db()));
                 assert_eq!(integrity, "ok");
                 return (count, tokens, batches);
             }
@@ -154,7 +154,7 @@ fn usable(env: &Env) {
 
 #[test]
 fn durability_bulk_killed_while_inserting_leaves_all_or_nothing() {
-    let env = Env::sqlite().init();
+    let env = Env::init();
     let wal = env.path("tokens.db-wal");
     // The log grows once the insert spills pages or commits.
     let (count, tokens, batches) = kill_bulk(&env, |_| size(&wal) > 0);
@@ -182,7 +182,7 @@ fn durability_bulk_killed_while_inserting_leaves_all_or_nothing() {
 
 #[test]
 fn durability_bulk_killed_while_writing_output_keeps_the_whole_batch() {
-    let env = Env::sqlite().init();
+    let env = Env::init();
     let parent = env.dir.path().to_owned();
     // The staging directory (`.out.tmp-*`) gets its first file once the batch committed.
     let staging_has_files = |_: &Env| {

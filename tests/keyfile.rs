@@ -1,12 +1,16 @@
 //! Key files: created private (mode 0600), refused when group or others can access them,
 //! written atomically, and never quoting key material in errors.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use onboarding_token::keyfile::{self, KeyFileError, MAX_KEY_FILE};
 use onboarding_token::{KeyId, Keyring, SigningKey, SystemRng, TokenId};
 use proptest::prelude::*;
+#[cfg(unix)]
+use support::files::{chmod, mode};
 
 fn keyring() -> Keyring {
     Keyring::new(SigningKey::generate(&mut SystemRng::default()))
@@ -49,18 +53,6 @@ fn entries(dir: &Path) -> Vec<String> {
 
 fn key_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("onboarding-token.key")
-}
-
-#[cfg(unix)]
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-#[cfg(unix)]
-fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 #[test]

@@ -1,31 +1,20 @@
 //! `MemoryStore`: exactness under parallel redemptions, the store contract, and a
 //! model-based test against a plain model of the rules.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use onboarding_token::rules::RedeemRequest;
 use onboarding_token::*;
 use proptest::prelude::*;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
+// Starts in March 2026; every spec is acme's.
+use support::fixture::{acme_spec as spec, dev, keyring, t0_2026 as t0, verified_by};
 
 fn ring() -> Keyring {
-    Keyring::new(SigningKey::from_bytes(
-        KeyId::from_bytes([5, 5, 5, 5]),
-        &[5; 32],
-    ))
-}
-
-fn dev(s: &str) -> DeviceId {
-    DeviceId::new(s).unwrap()
-}
-
-fn spec(g: &str) -> TokenSpec {
-    TokenSpec::new(OrgId::new("acme").unwrap(), GroupId::new(g).unwrap())
+    keyring([5, 5, 5, 5], [5; 32])
 }
 
 type Service = Onboarding<MemoryStore, ManualClock>;
@@ -49,8 +38,7 @@ fn record(id: u8, limit: UsageLimit, group: &str) -> Token {
 }
 
 fn verified(id: TokenId) -> VerifiedToken {
-    let r = ring();
-    r.verify_str(r.sign(&id).expose_secret()).unwrap()
+    verified_by(&ring(), id)
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]

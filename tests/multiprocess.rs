@@ -6,14 +6,12 @@
 //! All processes are started first and block reading the token from standard input; the
 //! token is then written to each and the pipes closed, so they race for real. No sleeps.
 
-mod harden_support;
-#[cfg(feature = "postgres")]
 mod support;
 
 use std::io::Write;
 use std::process::{Child, Stdio};
 
-use harden_support::{Env, Run};
+use support::tokenctl::{Env, Run};
 
 const PROCESSES: usize = 24;
 const LIMIT: usize = 5;
@@ -93,7 +91,7 @@ fn race(env: &Env) {
 
 #[test]
 fn multiprocess_sqlite_24_processes_race_a_5_use_token() {
-    let env = Env::sqlite().init();
+    let env = Env::init();
     race(&env);
 }
 
@@ -112,6 +110,6 @@ fn multiprocess_postgres_24_processes_race_a_5_use_token() {
     let url = support::postgres::database_url();
     let separator = if url.contains('?') { '&' } else { '?' };
     let db = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    let env = Env::with_db(db).init();
+    let env = Env::with_db(db).initialized();
     race(&env);
 }

@@ -1,18 +1,17 @@
 //! Payload forms and the device side: the typed form, enrollment links, and
 //! `extract_token` over every form, with random grouping and whitespace, and arbitrary input.
 
+mod support;
+
 use onboarding_token::android::{AdminExtras, AndroidProvisioning};
 use onboarding_token::payload::{
     EnrollmentUrl, ExtractError, GROUP_LEN, MAX_INPUT_LEN, PayloadConfig, PayloadError,
     PayloadFormat, SecretText, TokenText, UrlError, extract_token, grouped, grouped_lines,
     parse_grouped,
 };
-use onboarding_token::{DecodeError, KeyId, Keyring, SigningKey, TokenId, TokenString};
+use onboarding_token::{DecodeError, Keyring, SigningKey, TokenId, TokenString};
 use proptest::prelude::*;
-
-fn token_from(key: [u8; 4], secret: u8, id: [u8; 16]) -> TokenString {
-    SigningKey::from_bytes(KeyId::from_bytes(key), &[secret; 32]).sign(&TokenId::from_bytes(id))
-}
+use support::fixture::token_from;
 
 fn token() -> TokenString {
     token_from([9, 8, 7, 6], 3, *b"fedcba9876543210")

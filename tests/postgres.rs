@@ -14,7 +14,7 @@ use onboarding_token::sqlx::{self, Row};
 use onboarding_token::store::postgres::RedeemStrategy;
 use onboarding_token::store::{RevokeTarget, TokenQuery, TokenStore};
 use onboarding_token::*;
-use support::fixture::{Fixture, device, t0};
+use support::fixture::{Fixture, device, limited, t0};
 use support::postgres::{create_schema, fresh_store, fresh_store_with, pool_in};
 use support::races;
 
@@ -25,10 +25,6 @@ const STRATEGIES: [RedeemStrategy; 2] = [
 
 /// Which store error a corrupt row must produce.
 type ExpectedError = fn(&StoreError) -> bool;
-
-fn limited(n: u32) -> UsageLimit {
-    UsageLimit::limited(n).expect("a positive limit")
-}
 
 /// `count` stores on separate pools in one fresh schema, like `count` server replicas.
 async fn replicas(

@@ -2,38 +2,18 @@
 //! terminal renderings, typed errors instead of panics.
 #![cfg(feature = "qr")]
 
+mod support;
+
+use onboarding_token::TokenString;
 use onboarding_token::android::{AdminExtras, AndroidProvisioning, Wifi, WifiSecurity};
 use onboarding_token::payload::EnrollmentUrl;
 use onboarding_token::qr::{EcLevel, MAX_SCALE, QUIET_ZONE, Qr, QrError, TerminalStyle};
-use onboarding_token::{KeyId, SigningKey, TokenId, TokenString};
 use proptest::prelude::*;
-
-fn token_from(key: [u8; 4], secret: u8, id: [u8; 16]) -> TokenString {
-    SigningKey::from_bytes(KeyId::from_bytes(key), &[secret; 32]).sign(&TokenId::from_bytes(id))
-}
+use support::fixture::token_from;
+use support::qr::decode_png;
 
 fn token() -> TokenString {
     token_from([1, 2, 3, 4], 7, *b"0123456789abcdef")
-}
-
-/// Decodes a PNG with the `png` crate and reads the QR code in it with rqrr.
-fn decode_png(png_bytes: &[u8]) -> Vec<String> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().expect("PNG header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
-    let info = reader.next_frame(&mut buf).expect("PNG frame");
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (w, h) = (info.width as usize, info.height as usize);
-    let max = *buf[..info.buffer_size()].iter().max().unwrap_or(&0);
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        let v = buf[y * info.line_size + x];
-        if max <= 1 { v * 255 } else { v }
-    });
-    img.detect_grids()
-        .into_iter()
-        .map(|grid| grid.decode().expect("QR decodes").1)
-        .collect()
 }
 
 fn android_minimal() -> AndroidProvisioning {

@@ -17,37 +17,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use chrono::{DateTime, TimeZone, Utc};
 use onboarding_token::store::RevokeTarget;
 use onboarding_token::*;
+use support::fixture::{acme as org, keyring, t0};
 use tokio::sync::{Barrier, Notify};
 
 const TASKS: usize = 64;
 
 type Service<S> = Onboarding<S, ManualClock>;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
-}
-
-fn keyring() -> Keyring {
-    Keyring::new(SigningKey::from_bytes(
-        KeyId::from_bytes(*b"race"),
-        &[9; 32],
-    ))
-}
-
 /// One service per store (like one server replica per pool), all on one clock and key.
 fn services<S: TokenStore>(stores: Vec<S>) -> Vec<Arc<Service<S>>> {
     let clock = ManualClock::new(t0());
     stores
         .into_iter()
-        .map(|s| Arc::new(Onboarding::new(keyring(), s).with_clock(clock.clone())))
+        .map(|s| {
+            let service = Onboarding::new(keyring(*b"race", [9; 32]), s);
+            Arc::new(service.with_clock(clock.clone()))
+        })
         .collect()
-}
-
-fn org() -> OrgId {
-    OrgId::new("acme").unwrap()
 }
 
 /// Which device each task enrolls.

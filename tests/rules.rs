@@ -1,15 +1,15 @@
 //! The pure redemption rules: `rules::decide`, `rules::redeem_in_place` and `status_at`.
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use onboarding_token::rules::{Decision, RedeemRequest, decide, redeem_in_place, status_at};
 use onboarding_token::*;
 use proptest::prelude::*;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
+// Starts in March 2026.
+use support::fixture::{dev, keyring, t0_2026 as t0};
 
 fn secs(n: i64) -> TimeDelta {
     TimeDelta::seconds(n)
@@ -20,10 +20,7 @@ fn micro() -> TimeDelta {
 }
 
 fn ring() -> Keyring {
-    Keyring::new(SigningKey::from_bytes(
-        KeyId::from_bytes([1, 1, 1, 1]),
-        &[3; 32],
-    ))
+    keyring([1, 1, 1, 1], [3; 32])
 }
 
 /// A record with the given state, built as a storage backend would load it.
@@ -78,10 +75,6 @@ fn verified(token: &Token) -> VerifiedToken {
     let ring = ring();
     let s = ring.sign_with(token.key_id(), &token.id()).unwrap();
     ring.verify_str(s.expose_secret()).unwrap()
-}
-
-fn dev(name: &str) -> DeviceId {
-    DeviceId::new(name).unwrap()
 }
 
 fn at<'a>(token: &Token, device: &'a DeviceId, now: DateTime<Utc>) -> RedeemRequest<'a> {

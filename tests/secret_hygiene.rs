@@ -9,8 +9,7 @@ mod support;
 
 use std::sync::{Mutex, OnceLock};
 
-use base64ct::{Base64, Base64Unpadded, Base64Url, Base64UrlUnpadded, Encoding};
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::TimeDelta;
 use onboarding_token::android::{AdminExtras, AndroidProvisioning, Wifi, WifiSecurity};
 use onboarding_token::bulk::{Manifest, QrFileFormat};
 use onboarding_token::keyfile::{self, KeyFileError};
@@ -18,32 +17,16 @@ use onboarding_token::payload::{EnrollmentUrl, PayloadConfig, PayloadFormat, ext
 use onboarding_token::store::RevokeTarget;
 use onboarding_token::*;
 use serde::Serialize;
+use support::fixture::t0;
+use support::secrets::encodings;
 
 const WIFI_PASSWORD: &str = "Tr0ub4dor&3-wifi-secret";
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
-}
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(
         KeyId::from_bytes(*b"hyg1"),
         &std::array::from_fn(|i| (i as u8).wrapping_mul(53).wrapping_add(11)),
     )
-}
-
-/// Every text form of some secret bytes.
-fn encodings(bytes: &[u8]) -> Vec<String> {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    vec![
-        hex.to_uppercase(),
-        hex,
-        Base64::encode_string(bytes),
-        Base64Unpadded::encode_string(bytes),
-        Base64Url::encode_string(bytes),
-        Base64UrlUnpadded::encode_string(bytes),
-        format!("{bytes:?}"),
-    ]
 }
 
 /// The secrets to look for: token strings, the key in every encoding, the Wi-Fi password.

@@ -1,16 +1,17 @@
 //! Secrets stay secret: no key bytes or token strings in `Debug`, `Display`, errors or
 //! serde output. Also: serde round trips of the domain types, and invalid records refused.
 
-use base64ct::{Base64, Base64Unpadded, Base64Url, Base64UrlUnpadded, Encoding};
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+mod support;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use chrono::TimeDelta;
 use onboarding_token::store::InvalidCursor;
 use onboarding_token::token::InvalidStatus;
 use onboarding_token::*;
 use serde_json::{Value, json};
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
+// Starts in March 2026.
+use support::fixture::t0_2026 as t0;
+use support::secrets::{encodings, hex};
 
 /// Varied bytes, so that no window of their encodings is a common string.
 fn secret_bytes(seed: u8) -> [u8; 32] {
@@ -19,23 +20,6 @@ fn secret_bytes(seed: u8) -> [u8; 32] {
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(KeyId::from_bytes([seed, 1, 2, 3]), &secret_bytes(seed))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Every common text form of `bytes`.
-fn encodings(bytes: &[u8]) -> Vec<String> {
-    vec![
-        hex(bytes),
-        hex(bytes).to_uppercase(),
-        Base64::encode_string(bytes),
-        Base64Unpadded::encode_string(bytes),
-        Base64Url::encode_string(bytes),
-        Base64UrlUnpadded::encode_string(bytes),
-        format!("{bytes:?}"),
-    ]
 }
 
 /// The first 12-character window of any encoding of `bytes` that occurs in `text`.

@@ -1,20 +1,20 @@
 //! The `Onboarding` service end to end over a `MemoryStore`, on a `ManualClock`.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::error::Error as _;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use onboarding_token::rules::RedeemRequest;
 use onboarding_token::token::{MAX_DESCRIPTION, MAX_POLICIES};
 use onboarding_token::*;
 use proptest::prelude::*;
+// Starts in March 2026.
+use support::fixture::{dev, group, limited, org, policy, spec, t0_2026 as t0};
 
 type Service<R = SystemRng> = Onboarding<MemoryStore, ManualClock, R>;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
 
 fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(KeyId::from_bytes([n; 4]), &[n; 32])
@@ -49,25 +49,6 @@ impl rand_core::TryCryptoRng for ZeroRng {}
 fn zero_rng_service() -> Service<ZeroRng> {
     let (service, _) = setup();
     service.with_rng(ZeroRng)
-}
-
-fn org(s: &str) -> OrgId {
-    OrgId::new(s).unwrap()
-}
-fn group(s: &str) -> GroupId {
-    GroupId::new(s).unwrap()
-}
-fn policy(s: &str) -> PolicyId {
-    PolicyId::new(s).unwrap()
-}
-fn dev(s: &str) -> DeviceId {
-    DeviceId::new(s).unwrap()
-}
-fn spec(o: &str, g: &str) -> TokenSpec {
-    TokenSpec::new(org(o), group(g))
-}
-fn limited(n: u32) -> UsageLimit {
-    UsageLimit::limited(n).unwrap()
 }
 
 fn rejection(err: &RedeemError) -> &Rejection {

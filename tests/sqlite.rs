@@ -10,16 +10,12 @@ use onboarding_token::sqlx::{self, Row};
 use onboarding_token::store::{RevokeTarget, TokenQuery, TokenStore};
 use onboarding_token::*;
 use proptest::prelude::*;
-use support::fixture::{Fixture, device, t0};
+use support::fixture::{Fixture, device, limited, t0};
 use support::races;
 use support::sqlite::{file_store, memory_store, pool_on};
 
 /// Which store error a corrupt row must produce.
 type ExpectedError = fn(&StoreError) -> bool;
-
-fn limited(n: u32) -> UsageLimit {
-    UsageLimit::limited(n).expect("a positive limit")
-}
 
 /// The versions recorded in `<prefix>schema_migrations`.
 async fn applied_versions(store: &SqliteStore) -> Vec<i64> {

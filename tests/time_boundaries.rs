@@ -14,13 +14,10 @@
 
 mod support;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use onboarding_token::store::RevokeTarget;
 use onboarding_token::*;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
-}
+use support::fixture::{dev as device, keyring, t0};
 
 fn us(n: i64) -> TimeDelta {
     TimeDelta::microseconds(n)
@@ -37,10 +34,6 @@ fn exp() -> DateTime<Utc> {
 
 const LEEWAY: TimeDelta = TimeDelta::seconds(30);
 
-fn device(name: &str) -> DeviceId {
-    DeviceId::new(name).unwrap()
-}
-
 struct Case<S: TokenStore> {
     service: Onboarding<S, ManualClock>,
     clock: ManualClock,
@@ -49,11 +42,7 @@ struct Case<S: TokenStore> {
 impl<S: TokenStore> Case<S> {
     fn new(store: S, leeway: Leeway) -> Self {
         let clock = ManualClock::new(t0());
-        let keyring = Keyring::new(SigningKey::from_bytes(
-            KeyId::from_bytes(*b"time"),
-            &[3; 32],
-        ));
-        let service = Onboarding::new(keyring, store)
+        let service = Onboarding::new(keyring(*b"time", [3; 32]), store)
             .with_clock(clock.clone())
             .with_leeway(leeway);
         Self { service, clock }

@@ -1,223 +1,22 @@
 //! End-to-end tests of the `tokenctl` example: every command and error path, each test
 //! against its own SQLite file and key file in a temporary directory.
 //!
-//! The example binary is built once per run with the same profile and features as this
-//! test (so it is never stale), or taken from `TOKENCTL_BIN` when that is set.
+//! The harness (building the binary, running it, checking its exit) is
+//! `support::tokenctl`, shared with the hardening tests.
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Stdio;
 
 use serde_json::Value;
-
-// ---------------------------------------------------------------------------------------
-// Harness
-
-fn tokenctl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("TOKENCTL_BIN") {
-            return PathBuf::from(bin);
-        }
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/tokenctl-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile directory name");
-        let mut features = Vec::new();
-        if cfg!(feature = "sqlite") {
-            features.push("sqlite");
-        }
-        if cfg!(feature = "qr") {
-            features.push("qr");
-        }
-        if cfg!(feature = "postgres") {
-            features.push("postgres");
-        }
-        if cfg!(feature = "testing") {
-            features.push("testing");
-        }
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--quiet", "--example", "tokenctl"])
-            .args([
-                "--manifest-path",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-            ])
-            .args(["--no-default-features", "--features", &features.join(",")])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile != "debug" {
-            build.args(["--profile", profile]);
-        }
-        let status = build.status().expect("running cargo build");
-        assert!(status.success(), "cargo build --example tokenctl failed");
-        profile_dir
-            .join("examples")
-            .join(format!("tokenctl{}", std::env::consts::EXE_SUFFIX))
-    })
-}
-
-/// A command's result.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(output: Output) -> Self {
-        Self {
-            code: output
-                .status
-                .code()
-                .expect("exited normally, not by a signal"),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-
-    /// Asserts a rejection: exit 1, nothing on stdout, one `tokenctl:` line naming `reason`.
-    fn assert_rejected(&self, reason: &str) {
-        assert_eq!(self.code, 1, "{self:?}");
-        assert_eq!(self.stdout, "", "{self:?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line expected: {self:?}");
-        assert!(
-            lines[0].starts_with(&format!("tokenctl: rejected: {reason} (")),
-            "{self:?}"
-        );
-    }
-
-    /// Asserts exit 1 with a `tokenctl:` message containing `needle`.
-    fn assert_error(&self, needle: &str) {
-        assert_eq!(self.code, 1, "{self:?}");
-        assert!(self.stderr.starts_with("tokenctl: "), "{self:?}");
-        assert!(self.stderr.contains(needle), "{needle:?} not in {self:?}");
-    }
-
-    /// Asserts a usage error (clap's, exit 2).
-    fn assert_usage(&self) {
-        assert_eq!(self.code, 2, "{self:?}");
-        // An error, or the help clap shows for a missing subcommand.
-        assert!(
-            self.stderr.starts_with("error: ") || self.stderr.contains("Usage: tokenctl"),
-            "{self:?}"
-        );
-        assert_eq!(self.stdout, "", "{self:?}");
-    }
-}
-
-/// A temporary directory with its own database and key file.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    /// An initialized environment.
-    fn init() -> Self {
-        let env = Self::new();
-        env.ok(&["init"]);
-        env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.path("tokens.db")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.path("tokens.key")
-    }
-
-    /// The binary with a clean environment, run in the directory, with no global options.
-    fn bare(&self) -> Command {
-        let mut cmd = Command::new(tokenctl_bin());
-        for var in [
-            "ONBOARDING_TOKEN_DB",
-            "ONBOARDING_TOKEN_KEY",
-            "ONBOARDING_TOKEN_ORG",
-            "ONBOARDING_TOKEN_NOW",
-            "ONBOARDING_TOKEN_WIFI_PASSWORD",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.current_dir(self.dir.path()).stdin(Stdio::null());
-        cmd
-    }
-
-    /// The binary with `--db` and `--key` set to this environment's files.
-    fn cmd(&self) -> Command {
-        let mut cmd = self.bare();
-        cmd.arg("--db").arg(self.db()).arg("--key").arg(self.key());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd().args(args).output().expect("running tokenctl"))
-    }
-
-    fn run_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
-        let mut cmd = self.cmd();
-        cmd.args(args);
-        setup(&mut cmd);
-        Run::from(cmd.output().expect("running tokenctl"))
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args);
-        assert_eq!(run.code, 0, "tokenctl {args:?} failed: {run:?}");
-        run
-    }
-
-    /// Issues a token with `args` (after `issue`) and returns `(id, token)`.
-    fn issue(&self, args: &[&str]) -> (String, String) {
-        let mut all = vec!["issue", "--json"];
-        all.extend_from_slice(args);
-        let json = self.ok(&all).json();
-        (
-            json["id"].as_str().expect("id").to_owned(),
-            json["token"].as_str().expect("token").to_owned(),
-        )
-    }
-
-    fn redeem(&self, input: &str, device: &str) -> Run {
-        self.run(&["redeem", input, "--device", device, "--json"])
-    }
-
-    fn list_json(&self, args: &[&str]) -> Vec<Value> {
-        let mut all = vec!["list", "--json"];
-        all.extend_from_slice(args);
-        match self.ok(&all).json() {
-            Value::Array(items) => items,
-            other => panic!("list --json printed {other}"),
-        }
-    }
-}
+#[cfg(unix)]
+use support::files::{chmod, mode};
+use support::qr::decode_png;
+use support::tokenctl::{Env, Run};
 
 fn is_token(text: &str) -> bool {
     text.len() == 53
@@ -232,38 +31,6 @@ fn is_id(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-#[cfg(unix)]
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-#[cfg(unix)]
-fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Decodes every QR code in a PNG (read with `png`, decoded with rqrr).
-fn decode_png(bytes: &[u8]) -> Vec<String> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().expect("PNG header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
-    let info = reader.next_frame(&mut buf).expect("PNG frame");
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (w, h) = (info.width as usize, info.height as usize);
-    let max = *buf[..info.buffer_size()].iter().max().unwrap_or(&0);
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        let v = buf[y * info.line_size + x];
-        if max <= 1 { v * 255 } else { v }
-    });
-    img.detect_grids()
-        .into_iter()
-        .map(|grid| grid.decode().expect("QR decodes").1)
-        .collect()
 }
 
 const COMPONENT: &str = "com.example.dpc/.AdminReceiver";

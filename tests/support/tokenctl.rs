@@ -1,10 +1,9 @@
-//! Running the `tokenctl` example from the hardening tests (bad input at the CLI, separate
-//! processes racing, a process killed mid-batch), each against its own files in a temporary
-//! directory.
+//! Running the `tokenctl` example as a separate process (its own end-to-end tests, and the
+//! hardening tests: bad input at the CLI, processes racing, a process killed mid-batch),
+//! each environment with its own database and key file in a temporary directory.
 //!
 //! The example binary is built once per test binary with the same profile and features as
 //! the test (so it is never stale), or taken from `TOKENCTL_BIN` when that is set.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -87,7 +86,7 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
     }
 
-    /// Exit 1, nothing on stdout, one `tokenctl: rejected: <reason> (...)` line.
+    /// A rejection: exit 1, nothing on stdout, one `tokenctl: rejected: <reason> (...)` line.
     #[track_caller]
     pub fn assert_rejected(&self, reason: &str) {
         assert_eq!(self.code, 1, "{self:?}");
@@ -100,17 +99,37 @@ impl Run {
         );
     }
 
-    /// Exit 1 with a `tokenctl:` message, nothing on stdout.
+    /// Exit 1 with a `tokenctl:` message containing `needle` (stdout not checked).
     #[track_caller]
-    pub fn assert_error(&self) {
+    pub fn assert_error(&self, needle: &str) {
+        assert_eq!(self.code, 1, "{self:?}");
+        assert!(self.stderr.starts_with("tokenctl: "), "{self:?}");
+        assert!(self.stderr.contains(needle), "{needle:?} not in {self:?}");
+    }
+
+    /// Exit 1 with a `tokenctl:` message, and nothing on stdout.
+    #[track_caller]
+    pub fn assert_clean_error(&self) {
         assert_eq!(self.code, 1, "{self:?}");
         assert_eq!(self.stdout, "", "{self:?}");
         assert!(self.stderr.starts_with("tokenctl: "), "{self:?}");
     }
 
-    /// Exit 2, clap's usage error.
+    /// Exit 2, nothing on stdout: clap's usage error, or the help clap shows for a missing
+    /// subcommand.
     #[track_caller]
     pub fn assert_usage(&self) {
+        assert_eq!(self.code, 2, "{self:?}");
+        assert!(
+            self.stderr.starts_with("error: ") || self.stderr.contains("Usage: tokenctl"),
+            "{self:?}"
+        );
+        assert_eq!(self.stdout, "", "{self:?}");
+    }
+
+    /// Exit 2, nothing on stdout, and clap's usage error (not the help).
+    #[track_caller]
+    pub fn assert_usage_error(&self) {
         assert_eq!(self.code, 2, "{self:?}");
         assert_eq!(self.stdout, "", "{self:?}");
         assert!(self.stderr.starts_with("error: "), "{self:?}");
@@ -121,29 +140,41 @@ impl Run {
 pub struct Env {
     pub dir: tempfile::TempDir,
     /// `--db`: the SQLite file in the directory, or a PostgreSQL URL.
-    pub db: String,
+    db: String,
 }
 
 impl Env {
     /// A SQLite file in a new temporary directory (not yet initialized).
-    pub fn sqlite() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let db = dir.path().join("tokens.db").display().to_string();
         Self { dir, db }
     }
 
-    /// A PostgreSQL database location (not yet initialized), with the key file in a new
-    /// temporary directory.
+    /// [`Env::new`], initialized (`tokenctl init`).
+    pub fn init() -> Self {
+        Self::new().initialized()
+    }
+
+    /// A database location (not yet initialized), with the key file in a new temporary
+    /// directory.
     pub fn with_db(db: String) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         Self { dir, db }
+    }
+
+    /// `tokenctl init`, then the environment.
+    pub fn initialized(self) -> Self {
+        self.ok(&["init"]);
+        self
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn db_path(&self) -> PathBuf {
+    /// The `--db` location as a path (the SQLite file).
+    pub fn db(&self) -> PathBuf {
         PathBuf::from(&self.db)
     }
 
@@ -151,8 +182,9 @@ impl Env {
         self.path("tokens.key")
     }
 
-    /// The binary with `--db` and `--key` set, a clean environment, stdin closed.
-    pub fn cmd(&self) -> Command {
+    /// The binary with a clean environment, run in the directory, stdin closed, no global
+    /// options.
+    pub fn bare(&self) -> Command {
         let mut cmd = Command::new(tokenctl_bin());
         for var in [
             "ONBOARDING_TOKEN_DB",
@@ -163,17 +195,27 @@ impl Env {
         ] {
             cmd.env_remove(var);
         }
-        cmd.current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--key")
-            .arg(self.key());
+        cmd.current_dir(self.dir.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// [`Env::bare`] with `--db` and `--key` set to this environment's.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.arg("--db").arg(&self.db).arg("--key").arg(self.key());
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd().args(args).output().expect("running tokenctl"))
+    }
+
+    /// Runs with `args`, after `setup` has changed the command (environment variables).
+    pub fn run_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        setup(&mut cmd);
+        Run::from(cmd.output().expect("running tokenctl"))
     }
 
     /// Runs with `input` on standard input.
@@ -201,12 +243,6 @@ impl Env {
         run
     }
 
-    /// `init`, then the environment.
-    pub fn init(self) -> Self {
-        self.ok(&["init"]);
-        self
-    }
-
     /// Issues a token with `args` (after `issue --json`); returns `(id, token)`.
     pub fn issue(&self, args: &[&str]) -> (String, String) {
         let mut all = vec!["issue", "--json"];
@@ -216,6 +252,21 @@ impl Env {
             json["id"].as_str().expect("id").to_owned(),
             json["token"].as_str().expect("token").to_owned(),
         )
+    }
+
+    /// `redeem INPUT --device DEVICE --json`.
+    pub fn redeem(&self, input: &str, device: &str) -> Run {
+        self.run(&["redeem", input, "--device", device, "--json"])
+    }
+
+    /// The records `list --json ARGS...` prints.
+    pub fn list_json(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        match self.ok(&all).json() {
+            Value::Array(items) => items,
+            other => panic!("list --json printed {other}"),
+        }
     }
 
     /// Every token record, as `list --all --json` prints them.
