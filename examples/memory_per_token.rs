@@ -138,7 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if shared && label == "1 policy" {
                 let redeemed = redeem_all(&store, &ids, &keyring);
                 println!(
-                    "  {:<12} {redeemed:+7.1} bytes/token once each is redeemed (the device id it keeps; the record sits in the entry)",
+                    "  {:<12} {redeemed:+7.1} bytes/token once each is redeemed (its record and the device id it keeps)",
                     ""
                 );
             }

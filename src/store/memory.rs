@@ -28,64 +28,89 @@ const INDEX_AFTER: usize = 16;
 #[derive(Debug)]
 struct Entry {
     token: Token,
-    /// In redemption order.
-    redemptions: Vec<Redemption>,
-    /// Device id to position in `redemptions`, once there are more than [`INDEX_AFTER`].
-    /// Boxed: 8 bytes in every entry instead of an empty map's 48.
-    #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<DeviceId, usize>>>,
+    redemptions: Redemptions,
+}
+
+/// A token's redemptions in redemption order: a short list is scanned for a replay, a long
+/// one has an index from device to position.
+#[derive(Debug)]
+enum Redemptions {
+    /// At most [`INDEX_AFTER`] records.
+    Short(Vec<Redemption>),
+    /// More, with their index (boxed: a token with few redemptions pays for a pointer, not
+    /// an empty map).
+    Long(Box<Indexed>),
+}
+
+#[derive(Debug)]
+struct Indexed {
+    list: Vec<Redemption>,
+    index: HashMap<DeviceId, usize>,
+}
+
+impl Redemptions {
+    fn as_slice(&self) -> &[Redemption] {
+        match self {
+            Redemptions::Short(list) => list,
+            Redemptions::Long(long) => &long.list,
+        }
+    }
 }
 
 impl Entry {
     fn new(token: Token) -> Self {
         Self {
             token,
-            redemptions: Vec::new(),
-            index: None,
+            redemptions: Redemptions::Short(Vec::new()),
         }
     }
 
     /// Runs the rules for `request` on this token and keeps a new device's redemption.
     fn redeem(&mut self, request: &RedeemRequest<'_>) -> Result<Enrollment, Rejection> {
         let device = request.device;
-        let Self {
-            token,
-            redemptions,
-            index,
-        } = self;
-        // A long list's index is looked up once, through its entry, for the check and the
-        // insert; a short list is scanned.
-        let mut slot = index.as_mut().map(|index| index.entry(device.clone()));
-        let prior = match &slot {
-            Some(Slot::Occupied(at)) => Some(redemptions[*at.get()].redeemed_at),
-            Some(Slot::Vacant(_)) => None,
-            None => redemptions
-                .iter()
-                .find(|r| r.device == *device)
-                .map(|r| r.redeemed_at),
+        let record = || Redemption {
+            device: device.clone(),
+            redeemed_at: request.now,
         };
-        let (decision, enrollment) = rules::redeem_in_place(token, request, prior)?;
-        if let Decision::Consume { .. } = decision {
-            if redemptions.capacity() == 0 {
-                // A small usage limit gets a list of exactly its size.
-                let limit = token.usage_limit().max_uses().unwrap_or(u32::MAX);
-                redemptions.reserve_exact(limit.min(4) as usize);
+        match &mut self.redemptions {
+            Redemptions::Short(list) => {
+                let prior = list.iter().find(|r| r.device == *device);
+                let prior = prior.map(|r| r.redeemed_at);
+                let (decision, enrollment) =
+                    rules::redeem_in_place(&mut self.token, request, prior)?;
+                if let Decision::Consume { .. } = decision {
+                    if list.capacity() == 0 {
+                        // A small usage limit gets a list of exactly its size.
+                        let limit = self.token.usage_limit().max_uses().unwrap_or(u32::MAX);
+                        list.reserve_exact(limit.min(4) as usize);
+                    }
+                    list.push(record());
+                    if list.len() > INDEX_AFTER {
+                        let list = std::mem::take(list);
+                        let positions = list.iter().enumerate();
+                        let index = positions.map(|(i, r)| (r.device.clone(), i)).collect();
+                        self.redemptions = Redemptions::Long(Box::new(Indexed { list, index }));
+                    }
+                }
+                Ok(enrollment)
             }
-            if let Some(Slot::Vacant(vacant)) = slot.take() {
-                vacant.insert(redemptions.len());
-            }
-            redemptions.push(Redemption {
-                device: device.clone(),
-                redeemed_at: request.now,
-            });
-            if index.is_none() && redemptions.len() > INDEX_AFTER {
-                let positions = redemptions.iter().enumerate();
-                *index = Some(Box::new(
-                    positions.map(|(i, r)| (r.device.clone(), i)).collect(),
-                ));
+            Redemptions::Long(long) => {
+                let Indexed { list, index } = &mut **long;
+                // One lookup serves the replay check and the insert.
+                let slot = index.entry(device.clone());
+                let prior = match &slot {
+                    Slot::Occupied(at) => Some(list[*at.get()].redeemed_at),
+                    Slot::Vacant(_) => None,
+                };
+                let (decision, enrollment) =
+                    rules::redeem_in_place(&mut self.token, request, prior)?;
+                if let (Decision::Consume { .. }, Slot::Vacant(vacant)) = (decision, slot) {
+                    vacant.insert(list.len());
+                    list.push(record());
+                }
+                Ok(enrollment)
             }
         }
-        Ok(enrollment)
     }
 }
 
@@ -325,7 +350,7 @@ impl MemoryStore {
     /// Synchronous [`TokenStore::redemptions`]: oldest first.
     pub fn redemptions_sync(&self, id: TokenId) -> Result<Vec<Redemption>, StoreError> {
         let mut redemptions = self
-            .with_entry(&id, |e| e.redemptions.clone())
+            .with_entry(&id, |e| e.redemptions.as_slice().to_vec())
             .ok_or(StoreError::NotFound(id))?;
         // By time even when the clock went back; the stable sort keeps redemption order
         // for equal times.
