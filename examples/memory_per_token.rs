@@ -51,7 +51,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The target from the performance issue.
+/// The bound a `MemoryStore` is held to, in heap bytes per token.
 const TARGET: f64 = 320.0;
 
 /// Fills a store with one token from `spec` per id (random ids, as issued) and returns it

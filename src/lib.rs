@@ -10,8 +10,8 @@
 //!
 //! ## A core without I/O
 //!
-//! The core ([`codec`], [`keys`], [`rules`], [`token`]) reads no clock and draws no
-//! randomness: `now` and random sources are arguments. Only [`Onboarding`] (the service) and
+//! The core (`src/core/`: [`token`], [`policy`], [`codec`], [`keys`], [`error`],
+//! [`enrollment`], [`rules`]) reads no clock and draws no randomness: `now` and random sources are arguments. Only [`Onboarding`] (the service) and
 //! the stores touch a clock, an RNG or a database.
 //!
 //! | module | what |

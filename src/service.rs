@@ -297,7 +297,7 @@ mod tests {
                 .unwrap()
                 .and_utc();
             let mut rng = crate::service::SystemRng::default();
-            let keyring = Keyring::new(crate::keys::SigningKey::generate(&mut rng));
+            let keyring = Keyring::new(crate::core::keys::SigningKey::generate(&mut rng));
             let service = Onboarding::new(keyring, MemoryStore::with_shards(1)).with_clock(Fixed(t));
             prop_assert_eq!(service.now(), t.trunc_subsecs(6));
         }

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::decision::Decision;
 use super::id::TokenId;
+use super::limit::UsageLimit;
 use super::metadata::Metadata;
 use super::name::{DeviceId, OrgId};
 use super::policy::{Assignment, GroupId, PolicyId};
-use super::record::{Token, UsageLimit};
+use super::record::Token;
 
 /// One device's redemption of a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,9 +22,18 @@ const MAC_LABEL: &[u8; 4] = b"obt1";
 
 /// HMAC-SHA256 keyed once (the `hmac` crate's state after absorbing the key's pads), with
 /// [`MAC_LABEL`] already absorbed: each tag clones it, so a tag costs no key schedule.
-/// The state is key-equivalent: `hmac`'s `zeroize` feature wipes it on drop, and it is never
-/// printed.
+///
+/// The state is key-equivalent and never printed. Its two SHA-256 states are wiped on drop
+/// by `sha2`'s `zeroize` feature (asserted below). Not wiped, and documented in SECURITY.md:
+/// the padded key block `hmac` builds once when a key is loaded, and the expected tag
+/// `verify_truncated_left` computes, both on the stack.
 type TagKey = Hmac<Sha256>;
+
+// The keyed state's SHA-256 cores zeroize on drop (sha2's `zeroize` feature).
+const _: fn() = || {
+    fn zeroizes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroizes_on_drop::<sha2::block_api::Sha256VarCore>();
+};
 
 fn tag_key(secret: &[u8; SigningKey::LEN]) -> TagKey {
     let mut mac = <TagKey as KeyInit>::new_from_slice(secret)
@@ -86,9 +95,11 @@ impl SigningKey {
         let mut mac = self.mac.clone();
         mac.update(self.id.as_bytes());
         mac.update(token_id.as_bytes());
-        let full: Zeroizing<[u8; 32]> = Zeroizing::new(mac.finalize().into_bytes().into());
+        let mut full = [0u8; 32];
+        hmac::digest::FixedOutput::finalize_into(mac, (&mut full).into());
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&full[..TAG_LEN]);
+        full.zeroize();
         let out = TokenString::encode(self.id, token_id, &tag);
         tag.zeroize();
         out

@@ -5,7 +5,7 @@
 //! stores, payloads and bulk issuance build on it.
 //!
 //! Files from the bottom up: `id` and `name` (leaf types), `policy`, `codec` (the string
-//! form), `error`, `keys`, `validity`, `metadata`, `decision`, `record` (the token record),
+//! form), `error`, `keys`, `validity`, `metadata`, `limit`, `revocation`, `decision`, `record` (the token record),
 //! `spec`, `token` (the public `token` module: the record's parts gathered), `enrollment`,
 //! and `rules` on top.
 
@@ -15,10 +15,12 @@ pub mod enrollment;
 pub mod error;
 pub mod id;
 pub mod keys;
+pub mod limit;
 pub mod metadata;
 pub mod name;
 pub mod policy;
 pub mod record;
+pub mod revocation;
 pub mod rules;
 pub mod spec;
 pub mod token;

@@ -1,6 +1,5 @@
-//! The stored record of a token ([`Token`]), its usage limit and its revocation.
+//! The stored record of a token: [`Token`] and its parts for storage backends.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,126 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::decision::Decision;
 use super::error::{Rejection, SpecError};
 use super::id::{BatchId, KeyId, TokenId};
+use super::limit::UsageLimit;
 use super::metadata::Metadata;
 use super::name::{OrgId, shared_empty};
 use super::policy::{Assignment, GroupId, PolicyId};
+use super::revocation::Revocation;
 use super::validity::{Leeway, Status, Validity};
-
-/// How many distinct devices may enroll with a token.
-///
-/// Single-use is the default. There is no zero or sentinel value for "unlimited".
-///
-/// ```
-/// use onboarding_token::UsageLimit;
-/// assert_eq!(UsageLimit::default(), UsageLimit::Once);
-/// assert_eq!(UsageLimit::limited(5).unwrap().max_uses(), Some(5));
-/// assert!(UsageLimit::limited(0).is_none());
-/// assert_eq!(UsageLimit::Unlimited.max_uses(), None);
-/// ```
-///
-/// Two limits are equal when they allow the same number of uses: `Limited(1)` equals `Once`.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UsageLimit {
-    /// One device (the default).
-    #[default]
-    Once,
-    /// Up to this many distinct devices.
-    Limited(NonZeroU32),
-    /// Any number of devices, until the token expires or is revoked.
-    Unlimited,
-}
-
-impl PartialEq for UsageLimit {
-    fn eq(&self, other: &Self) -> bool {
-        self.max_uses() == other.max_uses()
-    }
-}
-
-impl Eq for UsageLimit {}
-
-impl std::hash::Hash for UsageLimit {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.max_uses().hash(state);
-    }
-}
-
-impl UsageLimit {
-    /// A limit of `n` devices; `None` for zero. `limited(1)` is [`UsageLimit::Once`].
-    pub fn limited(n: u32) -> Option<Self> {
-        match n {
-            0 => None,
-            1 => Some(Self::Once),
-            n => NonZeroU32::new(n).map(Self::Limited),
-        }
-    }
-
-    /// The maximum number of uses, or `None` when unlimited.
-    pub fn max_uses(&self) -> Option<u32> {
-        match self {
-            Self::Once => Some(1),
-            Self::Limited(n) => Some(n.get()),
-            Self::Unlimited => None,
-        }
-    }
-
-    /// Whether a token that has been used `uses` times may be used once more.
-    pub fn allows_another(&self, uses: u64) -> bool {
-        self.max_uses().is_none_or(|max| uses < u64::from(max))
-    }
-}
-
-/// When and why a token was revoked.
-///
-/// Only [`Revocation::new`] (and deserialization, which goes through it) makes one, so every
-/// revocation a store receives has a reason within [`Revocation::MAX_REASON`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RevocationFields")]
-pub struct Revocation {
-    revoked_at: DateTime<Utc>,
-    reason: String,
-}
-
-/// The serialized form of a [`Revocation`], checked by [`Revocation::new`] on the way in.
-#[derive(Deserialize)]
-struct RevocationFields {
-    revoked_at: DateTime<Utc>,
-    reason: String,
-}
-
-impl TryFrom<RevocationFields> for Revocation {
-    type Error = SpecError;
-    fn try_from(fields: RevocationFields) -> Result<Self, SpecError> {
-        Self::new(fields.revoked_at, fields.reason)
-    }
-}
-
-impl Revocation {
-    /// The bound on the reason, in bytes.
-    pub const MAX_REASON: usize = 1024;
-
-    /// A revocation at `revoked_at` for `reason`; [`SpecError::ReasonTooLong`] past
-    /// [`MAX_REASON`](Revocation::MAX_REASON) bytes.
-    pub fn new(revoked_at: DateTime<Utc>, reason: impl Into<String>) -> Result<Self, SpecError> {
-        let reason = reason.into();
-        if reason.len() > Self::MAX_REASON {
-            return Err(SpecError::ReasonTooLong {
-                max: Self::MAX_REASON,
-            });
-        }
-        Ok(Self { revoked_at, reason })
-    }
-
-    /// When the revocation took effect.
-    pub fn revoked_at(&self) -> DateTime<Utc> {
-        self.revoked_at
-    }
-
-    /// Why, in the admin's words.
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-}
 
 /// The stored record of an onboarding token.
 ///

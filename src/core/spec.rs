@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SpecError;
 use super::id::{BatchId, KeyId, TokenId};
+use super::limit::UsageLimit;
 use super::metadata::Metadata;
 use super::name::OrgId;
 use super::policy::{Assignment, GroupId, PolicyId};
-use super::record::{MAX_DESCRIPTION, Token, UsageLimit, check_policies};
+use super::record::{MAX_DESCRIPTION, Token, check_policies};
 use super::validity::{Expiry, Validity, floor_micros};
 
 /// When a token to be issued should expire.

@@ -6,7 +6,9 @@
 
 pub use super::error::SpecError;
 pub use super::id::{BatchId, InvalidId, TokenId};
+pub use super::limit::UsageLimit;
 pub use super::metadata::Metadata;
-pub use super::record::{MAX_DESCRIPTION, MAX_POLICIES, Revocation, Token, TokenParts, UsageLimit};
+pub use super::record::{MAX_DESCRIPTION, MAX_POLICIES, Token, TokenParts};
+pub use super::revocation::Revocation;
 pub use super::spec::{ExpirySpec, TokenSpec};
 pub use super::validity::{Expiry, InvalidStatus, Status, Validity};

@@ -18,6 +18,7 @@ use crate::core::error::{RedeemError, Rejection, StoreError};
 use crate::core::name::DeviceId;
 use crate::core::rules::{self, Decision, RedeemRequest};
 use crate::core::token::{Revocation, Token, TokenId};
+use crate::core::validity::floor_micros;
 use crate::store::{PageCursor, RevokeTarget, TokenPage, TokenQuery, TokenStore};
 
 /// A redemption list longer than this gets a device index, so the replay check stays O(1)
@@ -68,9 +69,10 @@ impl Entry {
     /// Runs the rules for `request` on this token and keeps a new device's redemption.
     fn redeem(&mut self, request: &RedeemRequest<'_>) -> Result<Enrollment, Rejection> {
         let device = request.device;
+        // Kept to the microsecond, as every store keeps times.
         let record = || Redemption {
             device: device.clone(),
-            redeemed_at: request.now,
+            redeemed_at: floor_micros(request.now),
         };
         match &mut self.redemptions {
             Redemptions::Short(list) => {
@@ -80,7 +82,7 @@ impl Entry {
                     rules::redeem_in_place(&mut self.token, request, prior)?;
                 if let Decision::Consume { .. } = decision {
                     if list.capacity() == 0 {
-                        // A small usage limit gets a list of exactly its size.
+                        // A list of the usage limit's size, up to four records at first.
                         let limit = self.token.usage_limit().max_uses().unwrap_or(u32::MAX);
                         list.reserve_exact(limit.min(4) as usize);
                     }
@@ -96,7 +98,8 @@ impl Entry {
             }
             Redemptions::Long(long) => {
                 let Indexed { list, index } = &mut **long;
-                // One lookup serves the replay check and the insert.
+                // One lookup serves the replay check and the insert (a rejected new device
+                // may still have grown the index by its slot).
                 let slot = index.entry(device.clone());
                 let prior = match &slot {
                     Slot::Occupied(at) => Some(list[*at.get()].redeemed_at),
@@ -228,6 +231,10 @@ impl MemoryStore {
     }
 
     /// Runs `f` on the entry of `id` under its lock; `None` if there is no such token.
+    ///
+    /// The shard's read lock is held while the token's lock is awaited: token locks are held
+    /// for no I/O, only the rule check and a push, so the wait is short, and an entry needs
+    /// no reference count of its own.
     fn with_entry<T>(&self, id: &TokenId, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         let shard = read(self.shard(id));
         let entry = shard.get(id)?;
@@ -270,17 +277,29 @@ impl MemoryStore {
         if let Some(t) = tokens.iter().find(|t| !seen.insert(t.id())) {
             return Err(StoreError::Duplicate(t.id()));
         }
-        // Every shard's write lock, in index order, so the check and the writes are one step.
-        let mut shards: Vec<_> = self.shards.iter().map(write).collect();
-        if let Some(t) = tokens
-            .iter()
-            .find(|t| shards[self.shard_index(&t.id())].contains_key(&t.id()))
-        {
-            return Err(StoreError::Duplicate(t.id()));
-        }
+        // Entries are built and grouped by shard before any lock is taken.
+        let mut by_shard: Vec<Vec<(TokenId, Box<Mutex<Entry>>)>> =
+            self.shards.iter().map(|_| Vec::new()).collect();
         for token in tokens {
             let id = token.id();
-            shards[self.shard_index(&id)].insert(id, Box::new(Mutex::new(Entry::new(token))));
+            by_shard[self.shard_index(&id)].push((id, Box::new(Mutex::new(Entry::new(token)))));
+        }
+        // The write locks of the shards the batch touches, in index order (no deadlock with
+        // another batch), held for the check and the inserts only: all or nothing.
+        let mut locked: Vec<_> = self
+            .shards
+            .iter()
+            .zip(by_shard)
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(shard, entries)| (write(shard), entries))
+            .collect();
+        for (shard, entries) in &locked {
+            if let Some((id, _)) = entries.iter().find(|(id, _)| shard.contains_key(id)) {
+                return Err(StoreError::Duplicate(*id));
+            }
+        }
+        for (shard, entries) in &mut locked {
+            shard.extend(entries.drain(..));
         }
         Ok(())
     }

@@ -28,17 +28,13 @@
 //!
 //! [`RedeemStrategy::LockedTransaction`] instead runs the rules in Rust inside a short
 //! transaction holding the token's row lock (`SELECT ... FOR UPDATE`): four round trips
-//! instead of one. Measured on one machine (`benches/stores.rs`), the conditional update
-//! took about a quarter less time per redemption for one client and gave about 1.5 to 1.8
-//! times the throughput for 16 clients on different tokens; on one hot token the row lock
-//! and the commit bound both, and the conditional update was never the slower.
+//! instead of one, so it is the slower of the two (BENCHMARKS.md has the figures).
 //!
 //! # Durability and latency
 //!
 //! A redemption is answered only after its commit, and with PostgreSQL's default
 //! `synchronous_commit = on` a commit waits until its WAL is on the server's disk. That
-//! wait is a large part of a redemption's time: about half on the benchmark machine. It
-//! is also what makes a single-use token stay used after the database server crashes.
+//! wait is a large part of a redemption's time (BENCHMARKS.md). It is also what makes a single-use token stay used after the database server crashes.
 //! Without it, the last redemptions before a crash could be lost, and their tokens
 //! redeemed again.
 //!

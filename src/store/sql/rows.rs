@@ -243,7 +243,7 @@ where
     let device: String = row.try_get(0).map_err(err())?;
     let at: i64 = row.try_get(1).map_err(err())?;
     Ok(Redemption {
-        device: DeviceId::new(device).map_err(crate::token::SpecError::from)?,
+        device: DeviceId::new(device).map_err(crate::core::error::SpecError::from)?,
         redeemed_at: time(at, dialect)?,
     })
 }
@@ -299,7 +299,7 @@ fn token_from_raw(raw: RawToken, dialect: Dialect) -> Result<Token, StoreError> 
             .split(',')
             .map(PolicyId::new)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(crate::token::SpecError::from)?
+            .map_err(crate::core::error::SpecError::from)?
     };
     let usage_limit = match raw.max_uses {
         None => UsageLimit::Unlimited,
@@ -332,8 +332,8 @@ fn token_from_raw(raw: RawToken, dialect: Dialect) -> Result<Token, StoreError> 
     let parts = TokenParts {
         id,
         key_id,
-        organization: OrgId::new(&raw.organization).map_err(crate::token::SpecError::from)?,
-        group: GroupId::new(&raw.group).map_err(crate::token::SpecError::from)?,
+        organization: OrgId::new(&raw.organization).map_err(crate::core::error::SpecError::from)?,
+        group: GroupId::new(&raw.group).map_err(crate::core::error::SpecError::from)?,
         policies,
         usage_limit,
         uses: u64::try_from(raw.uses).map_err(|_| bad("negative use count"))?,

@@ -66,7 +66,8 @@ pub async fn metadata_round_trip<S: TokenStore + 'static>(store: Arc<S>) {
         None,
     );
     let max_description = fx.issue(
-        spec("acme", "sales").with_description("ü".repeat(crate::token::MAX_DESCRIPTION / 2)),
+        spec("acme", "sales")
+            .with_description("ü".repeat(crate::core::record::MAX_DESCRIPTION / 2)),
         now,
         None,
     );
