@@ -18,6 +18,7 @@ use sqlx::{
 };
 
 use super::dialect::{Backend, Dialect};
+use super::errors;
 use super::migrations::pending_migrations;
 use super::prefix::{InvalidTablePrefix, TablePrefix};
 use super::rows::{self, Param, TOKEN_COLUMN_COUNT};
@@ -78,7 +79,7 @@ impl ReadFailed {
     /// As the redemption's error, without a retry.
     pub(crate) fn into_redeem(self, dialect: Dialect) -> RedeemError {
         match self {
-            ReadFailed::Sql(e) => rows::backend_error(dialect, Self::WHAT)(e).into(),
+            ReadFailed::Sql(e) => errors::backend_error(dialect, Self::WHAT)(e).into(),
             ReadFailed::Redeem(e) => e,
         }
     }
@@ -129,7 +130,7 @@ impl<B: Backend> SqlStore<B> {
 
     /// Wraps a driver error.
     pub(crate) fn err(&self, what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        rows::backend_error(B::DIALECT, what)
+        errors::backend_error(B::DIALECT, what)
     }
 }
 
@@ -154,7 +155,7 @@ where
     ) -> Result<Self, StoreError> {
         let pool = connect
             .await
-            .map_err(rows::backend_error(B::DIALECT, what))?;
+            .map_err(errors::backend_error(B::DIALECT, what))?;
         let store = Self::new(pool);
         store.migrate().await?;
         Ok(store)
@@ -243,7 +244,7 @@ where
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if rows::is_unique_violation(&e) => Err(StoreError::Duplicate(token.id())),
+            Err(e) if errors::is_unique_violation(&e) => Err(StoreError::Duplicate(token.id())),
             Err(e) => Err(StoreError::backend(
                 B::DIALECT.backend(),
                 "inserting a token",
@@ -267,7 +268,7 @@ where
         let failed = |e| StoreError::backend(B::DIALECT.backend(), "inserting a batch", e);
         match self.insert_chunks(&mut tx, &tokens).await {
             Ok(()) => tx.commit().await.map_err(err("committing a batch insert")),
-            Err(BatchError::Sql(e)) if rows::is_unique_violation(&e) => {
+            Err(BatchError::Sql(e)) if errors::is_unique_violation(&e) => {
                 tx.rollback()
                     .await
                     .map_err(err("rolling back a batch insert"))?;
@@ -442,7 +443,7 @@ where
         let token = rows::token_from_row(&row, B::DIALECT).map_err(ReadFailed::store)?;
         let prior: Option<i64> = row
             .try_get(TOKEN_COLUMN_COUNT)
-            .map_err(rows::backend_error(
+            .map_err(errors::backend_error(
                 B::DIALECT,
                 "reading the prior redemption",
             ))

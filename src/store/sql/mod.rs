@@ -3,6 +3,7 @@
 //!
 //! - [`dialect`]: every difference between the backends but redemption: SQL spellings,
 //!   limits, column encodings, how transactions open and how writers are ordered.
+//! - [`errors`]: driver errors as store errors.
 //! - [`prefix`]: the validated table prefix.
 //! - [`rows`]: the token row layout and its mapping to and from [`Token`](crate::token::Token).
 //! - [`statements`]: every statement's text, built once per store.
@@ -15,6 +16,7 @@
 
 mod common;
 mod dialect;
+mod errors;
 mod migrations;
 mod prefix;
 mod rows;

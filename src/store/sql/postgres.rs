@@ -65,6 +65,7 @@ use sqlx::{PgConnection, Postgres};
 
 use super::common::{Read, ReadFailed, SqlStore, sql_token_store};
 use super::dialect::Dialect;
+use super::errors;
 use super::prefix::DEFAULT_PREFIX;
 use super::rows;
 use crate::core::enrollment::Enrollment;
@@ -135,7 +136,7 @@ impl std::fmt::Debug for PgStore {
 const DIALECT: Dialect = Dialect::Postgres;
 
 fn err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    rows::backend_error(DIALECT, what)
+    errors::backend_error(DIALECT, what)
 }
 
 /// Whether retrying the whole redemption can succeed: a concurrent redemption by the same

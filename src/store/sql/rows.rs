@@ -13,6 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::dialect::Dialect;
+use super::errors::backend_error;
 use crate::core::enrollment::Redemption;
 use crate::core::error::StoreError;
 use crate::core::keys::KeyId;
@@ -109,19 +110,6 @@ pub(crate) struct BadValue {
 
 fn bad(what: &'static str) -> BadValue {
     BadValue { what }
-}
-
-/// Wraps a driver error.
-pub(crate) fn backend_error(
-    dialect: Dialect,
-    what: &'static str,
-) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError::backend(dialect.backend(), what, e)
-}
-
-/// Whether `e` is a unique-constraint violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// The `uses` column value after a consuming redemption.

@@ -37,6 +37,7 @@ use sqlx::{Sqlite, SqliteConnection};
 
 use super::common::{Read, SqlStore, sql_token_store};
 use super::dialect::Dialect;
+use super::errors;
 use super::prefix::DEFAULT_PREFIX;
 use super::rows;
 use crate::core::enrollment::Enrollment;
@@ -230,7 +231,7 @@ impl SqliteStore {
 const DIALECT: Dialect = Dialect::Sqlite;
 
 fn err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    rows::backend_error(DIALECT, what)
+    errors::backend_error(DIALECT, what)
 }
 
 sql_token_store!(SqliteStore);
