@@ -1,13 +1,12 @@
 //! The keyring: rotation, retirement, duplicate ids, the text form, re-signing.
 
+mod support;
+
 use base64ct::{Base64UrlUnpadded, Encoding};
 use chrono::{TimeZone, Utc};
 use onboarding_token::*;
 use proptest::prelude::*;
-
-fn key(id: u8, fill: u8) -> SigningKey {
-    SigningKey::from_bytes(KeyId::from_bytes([id, 0, 0, id]), &[fill; 32])
-}
+use support::fixture::filled_key as key;
 
 fn tid(n: u8) -> TokenId {
     TokenId::from_bytes([n; 16])

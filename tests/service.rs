@@ -12,13 +12,9 @@ use onboarding_token::token::{MAX_DESCRIPTION, MAX_POLICIES};
 use onboarding_token::*;
 use proptest::prelude::*;
 // Starts in March 2026.
-use support::fixture::{dev, group, limited, org, policy, spec, t0_2026 as t0};
+use support::fixture::{dev, group, limited, org, policy, spec, t0_2026 as t0, uniform_key as key};
 
 type Service<R = SystemRng> = Onboarding<MemoryStore, ManualClock, R>;
-
-fn key(n: u8) -> SigningKey {
-    SigningKey::from_bytes(KeyId::from_bytes([n; 4]), &[n; 32])
-}
 
 fn setup() -> (Service, ManualClock) {
     let clock = ManualClock::new(t0());

@@ -82,10 +82,52 @@ pub fn limited(n: u32) -> UsageLimit {
 // ---------------------------------------------------------------------------------------
 // Keys and token strings
 
+/// The signing key with id `id` and secret `secret`.
+pub fn signing_key(id: [u8; 4], secret: [u8; 32]) -> SigningKey {
+    SigningKey::from_bytes(KeyId::from_bytes(id), &secret)
+}
+
 /// A keyring whose active key has id `id` and secret `secret` (each test file picks its
 /// own, so its token strings are its own).
 pub fn keyring(id: [u8; 4], secret: [u8; 32]) -> Keyring {
-    Keyring::new(SigningKey::from_bytes(KeyId::from_bytes(id), &secret))
+    Keyring::new(signing_key(id, secret))
+}
+
+/// Key `n` of the service tests: id `[n; 4]`, secret `[n; 32]`.
+pub fn uniform_key(n: u8) -> SigningKey {
+    signing_key([n; 4], [n; 32])
+}
+
+/// A key of the keyring tests: id `[id, 0, 0, id]`, secret `[fill; 32]` (two keys can share
+/// an id and differ in secret).
+pub fn filled_key(id: u8, fill: u8) -> SigningKey {
+    signing_key([id, 0, 0, id], [fill; 32])
+}
+
+/// Varied secret bytes, so that no window of their encodings is a common string: byte `i`
+/// is `i * step + start` (wrapping).
+pub fn stepped_secret(step: u8, start: u8) -> [u8; 32] {
+    std::array::from_fn(|i| (i as u8).wrapping_mul(step).wrapping_add(start))
+}
+
+/// Key `seed` of the bad-input catalogue: id `[seed, 0xee, 1, 2]`, secret stepped by 29
+/// from `seed`.
+pub fn catalogue_key(seed: u8) -> SigningKey {
+    signing_key([seed, 0xee, 0x01, 0x02], stepped_secret(29, seed))
+}
+
+/// Key `seed` of the secret-leak tests: id `[seed, 1, 2, 3]`, secret stepped by 37 from
+/// `seed`, each byte rotated left by 3.
+pub fn leak_test_key(seed: u8) -> SigningKey {
+    signing_key(
+        [seed, 1, 2, 3],
+        stepped_secret(37, seed).map(|b| b.rotate_left(3)),
+    )
+}
+
+/// The secret-hygiene tests' key: id `hyg1`, secret stepped by 53 from 11.
+pub fn hygiene_key() -> SigningKey {
+    signing_key(*b"hyg1", stepped_secret(53, 11))
 }
 
 /// The string of token `id` signed by the key with id `key` and secret `[secret; 32]`.

@@ -11,6 +11,7 @@
 //! Order is observed, never forced: each task takes numbers from one atomic sequence when
 //! it starts and when it returns, and the revoker when it starts and returns. No sleeps.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -314,106 +315,8 @@ async fn revocation_race<S: TokenStore + 'static>(services: &[Arc<Service<S>>], 
     assert_eq!(late_failures, rounds * 8);
 }
 
-// ---------------------------------------------------------------------------------------
-// MemoryStore
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_memory_exact_counts() {
-    all_exact_counts(&services(vec![MemoryStore::new()])).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_memory_exact_counts_single_shard() {
-    // Every token on one lock: the most contention.
-    all_exact_counts(&services(vec![MemoryStore::with_shards(1)])).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_memory_revocation_race() {
-    revocation_race(&services(vec![MemoryStore::new()]), 16).await;
-}
-
-// ---------------------------------------------------------------------------------------
-// SQLite
-
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use super::*;
-    use support::sqlite::pool_on;
-
-    /// Two stores on one file: `SqliteStore::open`'s pool of 8 connections, and a second
-    /// pool of 8 as another process would open it (they share no in-process lock).
-    async fn two_pools() -> (tempfile::TempDir, Vec<Arc<Service<SqliteStore>>>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tokens.db");
-        let first = SqliteStore::open(&path).await.unwrap();
-        let second = SqliteStore::new(pool_on(&path, 8).await);
-        (dir, services(vec![first, second]))
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn races_sqlite_file_exact_counts() {
-        let (_dir, services) = two_pools().await;
-        all_exact_counts(&services).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn races_sqlite_file_one_pool_exact_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("tokens.db"))
-            .await
-            .unwrap();
-        all_exact_counts(&services(vec![store])).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn races_sqlite_file_revocation_race() {
-        let (_dir, services) = two_pools().await;
-        revocation_race(&services, 6).await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// PostgreSQL
-
+mod memory;
 #[cfg(feature = "postgres")]
-mod postgres {
-    use super::*;
-    use onboarding_token::store::postgres::RedeemStrategy;
-    use support::postgres::{SchemaGuard, create_schema, pool_in};
-
-    /// Two stores on separate pools of 8 in a fresh schema (dropped with the guard).
-    async fn two_pools(strategy: RedeemStrategy) -> (SchemaGuard, Vec<Arc<Service<PgStore>>>) {
-        let schema = create_schema().await;
-        let guard = SchemaGuard {
-            schema: schema.clone(),
-        };
-        let first = PgStore::new(pool_in(&schema, 8).await).with_redeem_strategy(strategy);
-        first.migrate().await.unwrap();
-        let second = PgStore::new(pool_in(&schema, 8).await).with_redeem_strategy(strategy);
-        (guard, services(vec![first, second]))
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn races_postgres_exact_counts() {
-        let (_guard, services) = two_pools(RedeemStrategy::default()).await;
-        all_exact_counts(&services).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn races_postgres_locked_transaction_exact_counts() {
-        let (_guard, services) = two_pools(RedeemStrategy::LockedTransaction).await;
-        all_exact_counts(&services).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn races_postgres_revocation_race() {
-        for strategy in [
-            RedeemStrategy::ConditionalUpdate,
-            RedeemStrategy::LockedTransaction,
-        ] {
-            let (_guard, services) = two_pools(strategy).await;
-            revocation_race(&services, 6).await;
-        }
-    }
-}
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
