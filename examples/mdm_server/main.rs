@@ -10,7 +10,7 @@
 //!
 //! `cargo run --example mdm_server -- --help` lists the other settings (organization,
 //! enrollment rate limit, enrollment link base, Android provisioning). The HTTP interface is
-//! described in `app.rs`; `tests/mdm_server.rs` and `tests/browser.rs` drive it.
+//! described in `app.rs`; `tests/mdm_server.rs` and `tests/browser/` drive it.
 
 mod app;
 mod cli;
