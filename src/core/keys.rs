@@ -32,7 +32,7 @@ type TagKey = Hmac<Sha256>;
 // The keyed state's SHA-256 cores zeroize on drop (sha2's `zeroize` feature).
 const _: fn() = || {
     fn zeroizes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
-    zeroizes_on_drop::<sha2::block_api::Sha256VarCore>();
+    zeroizes_on_drop::<Sha256>();
 };
 
 fn tag_key(secret: &[u8; SigningKey::LEN]) -> TagKey {
